@@ -1,0 +1,69 @@
+"""Lazy, process-wide ONNX Runtime sessions for the shipped weights.
+
+A model is named by its file stem in ``rosto/weights`` (``face_landmark_68`` →
+``face_landmark_68.onnx``). Each session is created on first use and shared by every request
+of the process; the thread count is set once, before the first session is created.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import onnxruntime as ort
+
+from rosto.errors import MissingModelError
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+_sessions: dict[str, ort.InferenceSession] = {}
+_lock = threading.Lock()
+_threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
+
+
+def set_threads(threads: int) -> None:
+    """Set the intra-op threads of sessions created from now on (0 keeps the default)."""
+    global _threads
+    if threads > 0:
+        _threads = threads
+
+
+def weight_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.onnx"
+
+
+def available() -> list[str]:
+    """Names of the models shipped in this install."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx"))
+
+
+def session(name: str) -> ort.InferenceSession:
+    """The shared session of model ``name``, loaded on first use."""
+    sess = _sessions.get(name)
+    if sess is not None:
+        return sess
+    with _lock:
+        sess = _sessions.get(name)
+        if sess is None:
+            sess = _sessions[name] = _load(name)
+    return sess
+
+
+def loaded() -> list[str]:
+    """Names of the models loaded so far in this process (readiness, lazy-execution checks)."""
+    return sorted(_sessions)
+
+
+def _load(name: str) -> ort.InferenceSession:
+    path = weight_path(name)
+    if not path.is_file():
+        raise MissingModelError(
+            f"model weight file {path.name} is missing from {WEIGHTS_DIR}: reinstall rosto "
+            "or rebuild the pack with `make weights`"
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = _threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
