@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from rosto.errors import MissingModelError
@@ -18,6 +20,7 @@ from rosto.errors import MissingModelError
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 _sessions: dict[str, ort.InferenceSession] = {}
+run_counts: Counter[str] = Counter()  # model name → forward passes, for metrics and tests
 _lock = threading.Lock()
 _threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
 
@@ -48,6 +51,14 @@ def session(name: str) -> ort.InferenceSession:
         if sess is None:
             sess = _sessions[name] = _load(name)
     return sess
+
+
+def run(name: str, *inputs: np.ndarray) -> list[np.ndarray]:
+    """One forward pass of model ``name`` on its inputs, in the order of the graph's inputs."""
+    sess = session(name)
+    feeds = {arg.name: value for arg, value in zip(sess.get_inputs(), inputs, strict=True)}
+    run_counts[name] += 1
+    return sess.run(None, feeds)
 
 
 def loaded() -> list[str]:

@@ -1,0 +1,221 @@
+"""Accuracy of every feature on the dev sets, measured through the public pipeline.
+
+Each image goes through ``rosto.pipeline.analyze`` exactly as a client's would (detect → align
+→ model), so the figures are what the API answers. Chips (UTKFace, FER2013, CelebA) are sent
+as they are: the pipeline's own handling of tight crops is part of what is measured.
+
+    python -m bench.accuracy [--limit N] [--only age,emotion] [--write MODELS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bench import datasets
+from rosto.pipeline import analyze
+
+AGE_BANDS = ((0, 12), (13, 19), (20, 34), (35, 49), (50, 64), (65, 120))
+
+
+def box_of(face: dict) -> np.ndarray:
+    b = face["bounds"]
+    return np.array([b["left"], b["top"], b["right"], b["bottom"]], dtype=float)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def landmarks_array(face: dict) -> np.ndarray:
+    """The 68 iBUG points back out of the API's grouped layout."""
+    from rosto.features.landmarks import GROUPS
+
+    pts = np.zeros((68, 2))
+    for name, idx in GROUPS.items():
+        pts[idx] = [[p["x"], p["y"]] for p in face["landmarks"][name]]
+    return pts
+
+
+def best_match(faces: list[dict], target: np.ndarray) -> dict | None:
+    """The detected face that overlaps the labelled box most, if any overlaps."""
+    scored = [(iou(box_of(f), target), f) for f in faces]
+    scored = [s for s in scored if s[0] > 0.1]
+    return max(scored, key=lambda s: s[0])[1] if scored else None
+
+
+def limited(items, limit: int | None):
+    items = list(items)
+    if limit and len(items) > limit:
+        step = len(items) / limit
+        items = [items[int(i * step)] for i in range(limit)]
+    return items
+
+
+def detection(limit: int | None) -> dict:
+    found = {0.3: 0, 0.5: 0}
+    total = 0
+    for path, boxes in limited(datasets.groups(), limit):
+        faces = analyze(datasets.load(path), ["bounds"])
+        for gt in boxes:
+            best = max((iou(box_of(f), gt) for f in faces), default=0.0)
+            for threshold in found:
+                found[threshold] += best >= threshold
+            total += 1
+    return {"faces": total, **{f"recall@IoU{t}": found[t] / total for t in found}}
+
+
+def landmarks(limit: int | None) -> dict:
+    errors, missed = [], 0
+    for path, gt in limited(datasets.helen(), limit):
+        box = np.array([*gt.min(0), *gt.max(0)])
+        face = best_match(analyze(datasets.load(path), ["bounds", "landmarks"]), box)
+        if face is None:
+            missed += 1
+            continue
+        inter_ocular = np.linalg.norm(gt[36] - gt[45])
+        errors.append(np.linalg.norm(landmarks_array(face) - gt, axis=1).mean() / inter_ocular)
+    return {"faces": len(errors), "missed": missed, "NME (inter-ocular)": float(np.mean(errors))}
+
+
+def pose(limit: int | None) -> dict:
+    errors, missed = [], 0
+    for path, gt in limited(datasets.aflw(), limit):
+        faces = analyze(datasets.load(path), ["pose"])
+        if not faces:
+            missed += 1
+            continue
+        p = faces[0]["pose"]
+        errors.append(np.abs(np.array([p["x_roll"], p["y_pitch"], p["z_yaw"]]) - gt))
+    e = np.array(errors)
+    return {"faces": len(e), "missed": missed, "roll MAE": float(e[:, 0].mean()),
+            "pitch MAE": float(e[:, 1].mean()), "yaw MAE": float(e[:, 2].mean())}  # fmt: skip
+
+
+def age_gender(limit: int | None) -> dict:
+    by_band: dict[str, list[float]] = defaultdict(list)
+    by_race: dict[str, list[bool]] = defaultdict(list)
+    missed = 0
+    for path, row in limited(datasets.utkface_dev(), limit):
+        faces = analyze(datasets.load(path), ["age", "gender"])
+        if not faces:
+            missed += 1
+            continue
+        age = int(row["age"])
+        band = next(f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi)
+        by_band[band].append(abs(faces[0]["age"] - age))
+        expected = "man" if row["gender"] == "male" else "woman"
+        by_race[row["race"]].append(faces[0]["gender"]["value"] == expected)
+    out = {"faces": sum(len(v) for v in by_band.values()), "missed": missed,
+           "age MAE": float(np.mean([e for v in by_band.values() for e in v])),
+           "gender accuracy": float(np.mean([c for v in by_race.values() for c in v]))}  # fmt: skip
+    out.update({f"age MAE {b}": float(np.mean(v)) for b, v in sorted(by_band.items())})
+    out.update({f"gender accuracy {r}": float(np.mean(v)) for r, v in sorted(by_race.items())})
+    return out
+
+
+def gender_celeba(limit: int | None) -> dict:
+    correct, missed = [], 0
+    for path, expected in limited(datasets.celeba_gender(), limit):
+        faces = analyze(datasets.load(path), ["gender"])
+        if not faces:
+            missed += 1
+            continue
+        correct.append(faces[0]["gender"]["value"] == expected)
+    return {"faces": len(correct), "missed": missed, "gender accuracy": float(np.mean(correct))}
+
+
+def emotion(limit: int | None) -> dict:
+    by_class: dict[str, list[bool]] = defaultdict(list)
+    missed = 0
+    for path, expected in limited(datasets.fer_dev(), limit):
+        faces = analyze(datasets.load(path), ["emotion"])
+        if not faces:
+            missed += 1
+            continue
+        by_class[expected].append(faces[0]["emotion"]["value"] == expected)
+    out = {"faces": sum(len(v) for v in by_class.values()), "missed": missed,
+           "accuracy": float(np.mean([c for v in by_class.values() for c in v]))}  # fmt: skip
+    out.update({f"accuracy {c}": float(np.mean(v)) for c, v in sorted(by_class.items())})
+    return out
+
+
+def smile(limit: int | None) -> dict:
+    correct, missed = [], 0
+    for path, expected in limited(datasets.genki(), limit):
+        faces = analyze(datasets.load(path), ["smile"])
+        if not faces:
+            missed += 1
+            continue
+        correct.append(faces[0]["smile"]["is_smiling"] == expected)
+    return {"faces": len(correct), "missed": missed, "accuracy": float(np.mean(correct))}
+
+
+BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
+    "detection": ("groups/ (AFW), recall of labelled faces", detection),
+    "landmarks": ("landmarks_helen/ (HELEN test, 300-W points)", landmarks),
+    "pose": ("pose/ (AFLW2000-3D, within ±99°)", pose),
+    "age_gender": ("utkface/dev", age_gender),
+    "gender_celeba": (
+        "glasses/ CelebA faces, Male attribute (unseen by every model)",
+        gender_celeba,
+    ),
+    "emotion": ("fer2013/dev (7 classes)", emotion),
+    "smile": ("smile/ GENKI-4K", smile),
+}
+
+
+def table(results: dict[str, dict]) -> str:
+    lines = ["| benchmark | data | metric | value |", "|---|---|---|---|"]
+    for name, metrics in results.items():
+        for metric, value in metrics.items():
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            lines.append(f"| {name} | {BENCHMARKS[name][0]} | {metric} | {shown} |")
+    return "\n".join(lines)
+
+
+def write_section(path: Path, marker: str, body: str) -> None:
+    """Replace the text between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path``."""
+    text = path.read_text()
+    pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- /{marker} -->)", re.S)
+    if not pattern.search(text):
+        sys.exit(f"{path} has no <!-- {marker} --> section")
+    path.write_text(pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="at most N images per benchmark (evenly spaced)")
+    parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHMARKS))
+    parser.add_argument("--write", type=Path, help="update the accuracy section of this file")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/accuracy.json"))
+    args = parser.parse_args()
+    if not datasets.DATA.is_dir():
+        sys.exit(f"dev data not found at {datasets.DATA}")
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    results = {}
+    for name in names:
+        start = time.perf_counter()
+        results[name] = BENCHMARKS[name][1](args.limit)
+        print(f"{name}: {results[name]} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print(table(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.write:
+        write_section(args.write, "bench:accuracy", table(results))
+
+
+if __name__ == "__main__":
+    main()

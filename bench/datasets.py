@@ -1,0 +1,81 @@
+"""Readers of the labelled dev sets in ``../shared/data`` (see its README), one per benchmark.
+
+Each yields (path, label) pairs; images are read by the caller with ``load``. Dev splits only:
+nothing here is used for training or choosing thresholds except where a benchmark says so.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(path: Path) -> np.ndarray:
+    """RGB uint8 pixels as a client would send them (EXIF orientation applied)."""
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def rows(manifest: Path) -> Iterator[dict]:
+    with open(manifest, newline="") as f:
+        yield from csv.DictReader(f)
+
+
+def utkface_dev(data: Path = DATA) -> Iterator[tuple[Path, dict]]:
+    for row in rows(data / "utkface" / "labels.csv"):
+        if row["split"] == "dev":
+            yield data / row["file"], row
+
+
+def fer_dev(data: Path = DATA) -> Iterator[tuple[Path, str]]:
+    for row in rows(data / "fer2013" / "labels.csv"):
+        if row["split"] == "dev":
+            yield data / row["file"], row["emotion"]
+
+
+def groups(data: Path = DATA) -> Iterator[tuple[Path, np.ndarray]]:
+    """Group photos with (K, 4) ground-truth boxes as left, top, right, bottom."""
+    for row in rows(data / "groups" / "labels.csv"):
+        boxes = np.array([[float(v) for v in b.split(",")] for b in row["boxes"].split(";")])
+        boxes[:, 2:] += boxes[:, :2]
+        yield data / row["file"], boxes
+
+
+def helen(data: Path = DATA) -> Iterator[tuple[Path, np.ndarray]]:
+    """HELEN test photos with their (68, 2) 0-based iBUG points."""
+    for pts in sorted((data / "landmarks_helen").glob("*.pts")):
+        values = []
+        for line in pts.read_text().splitlines():
+            parts = line.replace(",", " ").split()
+            if len(parts) == 2 and all(
+                p.replace(".", "").replace("-", "").isdigit() for p in parts
+            ):
+                values.append([float(p) for p in parts])
+        yield pts.with_suffix(".jpg"), np.array(values) - 1.0
+
+
+def aflw(data: Path = DATA) -> Iterator[tuple[Path, tuple[float, float, float]]]:
+    """AFLW2000-3D faces within ±99° with their (roll, pitch, yaw) in degrees."""
+    for row in rows(data / "pose" / "manifest.csv"):
+        if row["within_99deg"] == "1":
+            angles = float(row["roll_deg"]), float(row["pitch_deg"]), float(row["yaw_deg"])
+            yield data / "pose" / row["file"], angles
+
+
+def genki(data: Path = DATA) -> Iterator[tuple[Path, bool]]:
+    for row in rows(data / "smile" / "manifest.csv"):
+        if row["dataset"] == "GENKI-4K":
+            yield data / "smile" / row["file"], row["smile"] == "1"
+
+
+def celeba_gender(data: Path = DATA) -> Iterator[tuple[Path, str]]:
+    """CelebA faces of ``glasses/`` with their Male attribute: gender on faces no model saw."""
+    for row in rows(data / "glasses" / "manifest.csv"):
+        if row["celeba_male"] in ("1", "-1"):
+            yield data / "glasses" / row["file"], "man" if row["celeba_male"] == "1" else "woman"

@@ -1,0 +1,30 @@
+"""The shared inputs of one request: computed at most once, for all faces at once.
+
+Features never run a model on their own inputs twice: anything two features could need
+(landmarks, an aligned crop, a model's raw output) is asked for through ``Analysis.shared``,
+which memoises it for the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rosto.face import Face
+
+
+class Analysis:
+    """One decoded image, its detected faces, and the inputs derived from them."""
+
+    def __init__(self, image: np.ndarray, faces: list[Face]):
+        self.image = image  # (H, W, 3) uint8 RGB, oriented
+        self.faces = faces
+        self._shared: dict[Any, Any] = {}
+
+    def shared(self, key: Any, compute: Callable[[Analysis], Any]) -> Any:
+        """The value of ``compute(self)`` under ``key``, computed on first request only."""
+        if key not in self._shared:
+            self._shared[key] = compute(self)
+        return self._shared[key]

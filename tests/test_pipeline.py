@@ -1,0 +1,127 @@
+"""The analysis pipeline on real photos: right answers, one entry per face, lazy features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from photos import collage, mirror
+
+from rosto import models
+from rosto.errors import RostoError
+from rosto.features import API_FEATURES
+from rosto.pipeline import analyze
+
+
+@pytest.fixture(scope="module")
+def astronaut_result(astronaut):
+    return analyze(astronaut)
+
+
+def test_one_face_with_every_available_feature(astronaut_result):
+    assert len(astronaut_result) == 1
+    face = astronaut_result[0]
+    for key in ("age", "bounds", "emotion", "gender", "landmarks", "pose", "blur", "exposure",
+                "smile"):  # fmt: skip
+        assert key in face
+
+
+def test_smiling_adult_woman(astronaut_result):
+    face = astronaut_result[0]
+    assert face["emotion"]["value"] == "happy"
+    assert face["smile"]["is_smiling"] is True
+    assert 20 <= face["age"] <= 60
+    assert face["gender"]["value"] == "woman"
+
+
+def test_bounds_frame_the_face(astronaut_result):
+    b = astronaut_result[0]["bounds"]
+    # Eileen Collins' face in skimage's astronaut: eyes near y=100, chin near y=175, x 170..270.
+    assert 150 <= b["left"] < 200 and 250 < b["right"] <= 300
+    assert 40 <= b["top"] < 100 and 160 < b["bottom"] <= 200
+
+
+def test_landmarks_layout(astronaut_result):
+    lm = astronaut_result[0]["landmarks"]
+    sizes = {k: len(v) for k, v in lm.items() if isinstance(v, list)}
+    assert sizes == {"jaw": 17, "right_eyebrow": 5, "left_eyebrow": 5, "nose": 9,
+                     "right_eye": 6, "left_eye": 6, "upper_lip": 10, "under_lip": 10}  # fmt: skip
+    total = sum(sizes.values()) + 3
+    assert total == 71
+    # The subject's right eye is on the image's left.
+    assert lm["right_eye_center"]["x"] < lm["left_eye_center"]["x"]
+    assert lm["right_eye_center"]["y"] < lm["mouth_center"]["y"]
+
+
+def test_probabilities_are_rounded_distributions(astronaut_result):
+    emotion = astronaut_result[0]["emotion"]
+    assert abs(sum(emotion["classes"].values()) - 1.0) <= 0.05
+    assert emotion["probability"] == max(emotion["classes"].values())
+    assert all(round(p, 2) == p for p in emotion["classes"].values())
+
+
+def test_older_woman_not_smiling(grace_hopper):
+    (face,) = analyze(grace_hopper, ["age", "smile", "emotion"])
+    assert face["age"] >= 50
+    assert face["smile"]["is_smiling"] is False
+    assert face["emotion"]["value"] == "neutral"
+
+
+def test_several_faces_largest_first(astronaut, grace_hopper):
+    photo = collage([grace_hopper, astronaut, mirror(astronaut)], [180, 360, 260])
+    faces = analyze(photo, ["bounds"])
+    assert len(faces) == 3
+    widths = [f["bounds"]["right"] - f["bounds"]["left"] for f in faces]
+    assert widths == sorted(widths, reverse=True)
+    # The largest face belongs to the 360 px astronaut, second from the left.
+    assert faces[0]["bounds"]["left"] > 180 * 512 / 600
+
+
+def test_no_face_gives_empty_list():
+    rng = np.random.default_rng(0)
+    texture = (rng.random((240, 320, 3)) * 40 + 100).astype(np.uint8)
+    assert analyze(texture, ["bounds", "age"]) == []
+
+
+def test_tight_face_crop_is_still_found(astronaut):
+    chip = astronaut[60:190, 160:285]
+    (face,) = analyze(chip, ["bounds", "emotion"])
+    assert face["emotion"]["value"] == "happy"
+
+
+def test_bounds_only_runs_no_attribute_model(astronaut):
+    before = models.run_counts.copy()
+    analyze(astronaut, ["bounds"])
+    ran = models.run_counts - before
+    assert set(ran) == {"blazeface"}
+
+
+def test_each_model_runs_once_per_request_for_all_faces(astronaut):
+    photo = collage([astronaut, astronaut], [300, 300])
+    before = models.run_counts.copy()
+    faces = analyze(photo, ["age", "gender", "emotion", "smile", "landmarks", "pose"])
+    assert len(faces) == 2
+    ran = models.run_counts - before
+    assert ran == {"blazeface": 1, "face_landmark_68": 1, "age_gender": 1, "face_expression": 1}
+
+
+@pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])
+def test_features_not_built_yet_are_refused_plainly(astronaut, request_):
+    with pytest.raises(RostoError) as err:
+        analyze(astronaut, request_)
+    assert err.value.status == 422 and err.value.code == "feature_unavailable"
+
+
+def test_unknown_feature_lists_the_valid_ones(astronaut):
+    with pytest.raises(RostoError) as err:
+        analyze(astronaut, "age,beauty")
+    assert err.value.status == 422
+    assert all(name in err.value.message for name in API_FEATURES)
+
+
+def test_operator_can_turn_features_off(astronaut, monkeypatch):
+    monkeypatch.setenv("ROSTO_DISABLED_FEATURES", "gender, age")
+    with pytest.raises(RostoError) as err:
+        analyze(astronaut, "gender")
+    assert err.value.code == "feature_disabled"
+    (face,) = analyze(astronaut, "all")
+    assert "gender" not in face and "age" not in face and "emotion" in face

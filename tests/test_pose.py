@@ -1,0 +1,39 @@
+"""Head pose signs: mirroring flips yaw and roll, rotating the photo changes roll by as much."""
+
+from __future__ import annotations
+
+import pytest
+from photos import mirror, rotate
+
+from rosto.pipeline import analyze
+
+
+def pose(image):
+    (face,) = analyze(image, ["pose"])
+    return face["pose"]
+
+
+@pytest.fixture(scope="module", params=["astronaut", "grace_hopper"])
+def portrait(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_values_are_integer_degrees_in_range(portrait):
+    p = pose(portrait)
+    assert set(p) == {"x_roll", "y_pitch", "z_yaw"}
+    assert all(isinstance(v, int) and -90 <= v <= 90 for v in p.values())
+
+
+def test_mirroring_flips_yaw_and_roll(portrait):
+    p, m = pose(portrait), pose(mirror(portrait))
+    assert abs(p["z_yaw"] + m["z_yaw"]) <= 4
+    assert abs(p["x_roll"] + m["x_roll"]) <= 4
+    assert abs(p["y_pitch"] - m["y_pitch"]) <= 4
+
+
+@pytest.mark.parametrize("degrees", [20, -20])
+def test_rotating_the_photo_changes_roll_by_as_much(portrait, degrees):
+    before, after = pose(portrait), pose(rotate(portrait, degrees))
+    # The photo turned counter-clockwise: the head tilts towards the image's left (roll < 0).
+    assert abs((after["x_roll"] - before["x_roll"]) + degrees) <= 5
+    assert abs(after["z_yaw"] - before["z_yaw"]) <= 6
