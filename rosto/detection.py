@@ -40,7 +40,7 @@ DETECTORS = {
 }
 DETECTOR = DETECTORS["blazeface"]
 SCORE_THRESHOLD = 0.5
-NMS_IOU = 0.3
+NMS_OVERLAP = 0.5  # intersection over the smaller box's area
 CROP_BORDER = 0.5  # share of the image's size added on each side for the retry
 
 
@@ -95,7 +95,12 @@ def decode(detector: Detector, scores: np.ndarray, regressions: np.ndarray):
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
-    """Indices kept by greedy non-maximum suppression, best first."""
+    """Indices kept by greedy non-maximum suppression, best first.
+
+    Overlap is measured against the smaller box: faces do not nest, so a box lying mostly
+    inside a better one is a second guess at the same face (the detector fires on the inner
+    face region too), even when their IoU is small.
+    """
     order = list(np.argsort(-scores))
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     kept: list[int] = []
@@ -105,7 +110,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
         lt = np.maximum(boxes[best, :2], boxes[order, :2])
         rb = np.minimum(boxes[best, 2:], boxes[order, 2:])
         inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        overlap = inter / (areas[best] + areas[order] - inter + 1e-9)
+        overlap = inter / (np.minimum(areas[best], areas[order]) + 1e-9)
         order = [i for i, o in zip(order, overlap, strict=True) if o <= threshold]
     return kept
 
@@ -114,7 +119,7 @@ def detect_once(image: np.ndarray, detector: Detector = DETECTOR) -> list[Face]:
     batch, scale, off = letterbox(image, detector.size)
     boxes, keypoints, scores = decode(detector, *raw_detections(detector, batch))
     faces = []
-    for i in nms(boxes, scores, NMS_IOU):
+    for i in nms(boxes, scores, NMS_OVERLAP):
         box = (boxes[i].reshape(2, 2) - off) / scale
         points = (keypoints[i] - off) / scale
         faces.append(Face(box=box.ravel(), score=float(scores[i]), keypoints=points))
