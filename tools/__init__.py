@@ -1,0 +1,1 @@
+"""Developer tools: weight conversion, parity checks, pinned sources (not shipped)."""

@@ -1,0 +1,1 @@
+"""Converters from pinned registry packages to the ONNX files Rosto runs."""
