@@ -125,3 +125,11 @@ def test_operator_can_turn_features_off(astronaut, monkeypatch):
     assert err.value.code == "feature_disabled"
     (face,) = analyze(astronaut, "all")
     assert "gender" not in face and "age" not in face and "emotion" in face
+
+
+def test_children_from_the_dev_set_look_under_15(shared_data):
+    from bench import datasets
+
+    chips = [p for p, row in datasets.utkface_dev(shared_data) if 2 <= int(row["age"]) <= 6][:10]
+    ages = [analyze(datasets.load(p), ["age"])[0]["age"] for p in chips]
+    assert len(ages) == 10 and max(ages) < 15, ages
