@@ -24,3 +24,11 @@ class MissingModelError(RostoError):
 
     status = 500
     code = "model_missing"
+
+
+class RetryLater(RostoError):
+    """A refusal the client should retry after ``retry_after`` seconds (the Retry-After header)."""
+
+    def __init__(self, message: str, *, code: str, status: int, retry_after: int):
+        super().__init__(message, code=code, status=status)
+        self.retry_after = retry_after

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,17 @@ def encode(image: np.ndarray, fmt: str = "JPEG", **params) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format=fmt, **params)
     return buf.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A valid PNG start that declares ``width``×``height`` pixels: a decompression-bomb probe."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
 
 
 @pytest.fixture(scope="session")

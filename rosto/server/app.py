@@ -1,0 +1,227 @@
+"""The FastAPI app: ``POST /api/v1/features`` plus health, readiness, metrics and docs.
+
+A request is checked in the order that costs least first — token, body size and form,
+feature names — before any download or decoding; the blocking work (fetch, decode, analyse)
+runs in a worker thread so the event loop keeps answering, and at most ``max_concurrent``
+analyses are admitted at once: the next is shed with 503 rather than queued behind them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from rosto import __version__, detection, models
+from rosto.config import Settings, env_name
+from rosto.errors import RetryLater, RostoError
+from rosto.features import resolve
+from rosto.fetch import fetch
+from rosto.imageio import decode
+from rosto.pipeline import analyze
+from rosto.server.auth import authorize
+from rosto.server.form import REQUEST_BODY_DOC, ImageRequest, read_request
+from rosto.server.metrics import Metrics
+from rosto.tokens import TokenStore
+
+# uvicorn's configured logger: our lines reach the server log in every worker process.
+logger = logging.getLogger("uvicorn.error")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+class Admission:
+    """Counts analyses in progress; the one over the limit is refused, not queued.
+
+    Only the event loop thread touches the counter, so it needs no lock.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.active >= self.limit:
+            raise RetryLater(
+                f"the server is busy ({self.active} analyses in progress): retry in a second",
+                code="overloaded",
+                status=503,
+                retry_after=1,
+            )
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
+class Readiness:
+    """Ready once the face detector has run once (its model loaded) in this process."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.error: str | None = None
+
+    def warm_up(self) -> None:
+        try:
+            detection.detect(np.zeros((64, 64, 3), np.uint8))
+        except Exception as exc:
+            logger.exception("Rosto warm-up failed: this process will not report ready")
+            self.error = str(exc)
+        else:
+            self.ready = True
+            logger.info("Rosto models ready: %s", ", ".join(models.loaded()))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings`` (default: from ``ROSTO_*``, as uvicorn's workers get them)."""
+    settings = Settings.from_env() if settings is None else settings
+    models.set_threads(settings.model_threads)
+    os.environ[env_name("disabled_features")] = settings.disabled_features  # rosto.features
+    store = TokenStore(settings.db_url)
+    admission = Admission(settings.max_concurrent)
+    metrics = Metrics(lambda: admission.active)
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=readiness.warm_up, name="rosto-warm-up", daemon=True).start()
+        yield
+        store.engine.dispose()
+
+    app = FastAPI(
+        title="Rosto",
+        version=__version__,
+        description="Self-hosted face attribute analysis answering the Rosto.io API.",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app, metrics)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start, status = time.perf_counter(), 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(path, str(status)).inc()
+            metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+    @app.post(
+        "/api/v1/features",
+        summary="Analyse the faces of an image",
+        openapi_extra={"requestBody": REQUEST_BODY_DOC},
+        responses={
+            200: {"description": '`{"faces": [...]}`, one object per face, largest first'},
+            "4XX": {"description": '`{"error": {"code": ..., "message": ...}}`'},
+        },
+    )
+    async def features(request: Request) -> JSONResponse:
+        header = request.headers.get("authorization")
+        token = await run_in_threadpool(authorize, store, header, settings.rate_limit)
+        body = await read_request(request)
+        names = resolve(body.features)
+        with admission.slot():
+            faces, timings = await run_in_threadpool(_analyze, body, names, settings)
+        metrics.observe_analysis(len(faces), timings)
+        await run_in_threadpool(store.record_use, token.id)
+        return JSONResponse({"faces": faces})
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the face detector is loaded")
+    async def readyz() -> dict:
+        if not readiness.ready:
+            reason = readiness.error or "the models are still loading"
+            raise RostoError(f"not ready: {reason}", code="not_ready", status=503)
+        return {"status": "ready", "models": models.loaded()}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _analyze(
+    body: ImageRequest, names: list[str], settings: Settings
+) -> tuple[list[dict], dict[str, float]]:
+    """Fetch (for a URL), decode and analyse: the blocking part of a request."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    data = body.source
+    if isinstance(data, str):
+        data = fetch(data, allow_private=settings.allow_private_urls)
+        timings["fetch"] = time.perf_counter() - start
+        start = time.perf_counter()
+    image = decode(data, settings.max_pixels)
+    timings["decode"] = time.perf_counter() - start
+    return analyze(image, names, timings), timings
+
+
+def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    """Every error leaves as API.md's JSON, counted by code; never a page or a traceback."""
+
+    def respond(err: RostoError) -> JSONResponse:
+        metrics.errors.labels(err.code).inc()
+        headers = {}
+        if isinstance(err, RetryLater):
+            headers["Retry-After"] = str(err.retry_after)
+        if err.status == 401:
+            headers["WWW-Authenticate"] = 'Token realm="rosto"'
+        return JSONResponse(err.to_json(), status_code=err.status, headers=headers)
+
+    @app.exception_handler(RostoError)
+    async def rosto_error(_request: Request, err: RostoError) -> JSONResponse:
+        if err.status >= 500:
+            logger.error("%s: %s", err.code, err.message)
+        return respond(err)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = {
+            404: f"there is no {request.url.path}: the API is POST /api/v1/features",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        response = respond(RostoError(message, code=code, status=exc.status_code))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return respond(
+            RostoError(f"invalid request: {problems}", code="invalid_request", status=422)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # uvicorn logs the traceback once this response is sent
+        return respond(
+            RostoError(
+                "internal error: the server failed on this request; its log has the details",
+                code="internal_error",
+                status=500,
+            )
+        )
