@@ -116,6 +116,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         start, status = time.perf_counter(), 500
         try:
             response = await call_next(request)
+        except Exception:
+            # Answered here rather than by an exception handler: one that lets the error
+            # propagate makes uvicorn drop the client's keep-alive connection after the 500.
+            logger.exception("internal error on %s %s", request.method, request.url.path)
+            response = respond_error(
+                RostoError(
+                    "internal error: the server failed on this request; its log has the details",
+                    code="internal_error",
+                    status=500,
+                ),
+                metrics,
+            )
+        try:
             status = response.status_code
             return response
         finally:
@@ -177,23 +190,25 @@ def _analyze(
     return analyze(image, names, timings), timings
 
 
+def respond_error(err: RostoError, metrics: Metrics) -> JSONResponse:
+    """API.md's JSON for ``err``, counted by code, with its Retry-After/WWW-Authenticate."""
+    metrics.errors.labels(err.code).inc()
+    headers = {}
+    if isinstance(err, RetryLater):
+        headers["Retry-After"] = str(err.retry_after)
+    if err.status == 401:
+        headers["WWW-Authenticate"] = 'Token realm="rosto"'
+    return JSONResponse(err.to_json(), status_code=err.status, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     """Every error leaves as API.md's JSON, counted by code; never a page or a traceback."""
-
-    def respond(err: RostoError) -> JSONResponse:
-        metrics.errors.labels(err.code).inc()
-        headers = {}
-        if isinstance(err, RetryLater):
-            headers["Retry-After"] = str(err.retry_after)
-        if err.status == 401:
-            headers["WWW-Authenticate"] = 'Token realm="rosto"'
-        return JSONResponse(err.to_json(), status_code=err.status, headers=headers)
 
     @app.exception_handler(RostoError)
     async def rosto_error(_request: Request, err: RostoError) -> JSONResponse:
         if err.status >= 500:
             logger.error("%s: %s", err.code, err.message)
-        return respond(err)
+        return respond_error(err, metrics)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -202,7 +217,7 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             405: f"{request.method} is not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        response = respond(RostoError(message, code=code, status=exc.status_code))
+        response = respond_error(RostoError(message, code=code, status=exc.status_code), metrics)
         response.headers.update(exc.headers or {})
         return response
 
@@ -211,17 +226,7 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        return respond(
-            RostoError(f"invalid request: {problems}", code="invalid_request", status=422)
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, _exc: Exception) -> JSONResponse:
-        # uvicorn logs the traceback once this response is sent
-        return respond(
-            RostoError(
-                "internal error: the server failed on this request; its log has the details",
-                code="internal_error",
-                status=500,
-            )
+        return respond_error(
+            RostoError(f"invalid request: {problems}", code="invalid_request", status=422),
+            metrics,
         )
