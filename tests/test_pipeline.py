@@ -101,7 +101,13 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
     faces = analyze(photo, ["age", "gender", "emotion", "smile", "landmarks", "pose"])
     assert len(faces) == 2
     ran = models.run_counts - before
-    assert ran == {"blazeface": 1, "face_landmark_68": 1, "age_gender": 1, "face_expression": 1}
+    assert ran == {
+        "blazeface": 1,
+        "face_landmark_68": 1,
+        "age_gender": 1,
+        "face_expression": 1,
+        "emotion": 1,
+    }
 
 
 @pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])

@@ -1,9 +1,10 @@
-"""smile: a logistic combination of the emotion net's "happy" and the mouth's shape.
+"""smile: a logistic combination of the emotion feature's "happy" and the mouth's shape.
 
-The emotion net alone confuses a wide-open neutral mouth and a closed-lip smile; the mouth's
-width and the lift of its corners (in the eye-levelled frame, relative to the eye distance)
-carry what it misses. The weights and threshold are fitted by ``python -m tools.fit_smile`` on
-GENKI-4K and stored in ``rosto/weights/smile_logistic.json``.
+The mouth's width, opening and corner lift (in the eye-levelled frame, relative to the eye
+distance) add little to the two-net "happy" on GENKI-4K (two-fold accuracy 0.947 against
+0.944 for "happy" alone) but guard against a wide-open neutral mouth. The weights and
+threshold are fitted by ``python -m tools.fit_smile`` on GENKI-4K and stored in
+``rosto/weights/smile_logistic.json``.
 """
 
 from __future__ import annotations
