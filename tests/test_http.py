@@ -189,6 +189,26 @@ def test_every_feature_on_the_astronaut(server, token, jpeg, astronaut):
     assert isinstance(face["age"], int)
 
 
+def test_group_photos_one_entry_per_face_largest_first(server, token, shared_data):
+    from bench import datasets
+    from bench.accuracy import box_of, iou
+
+    for path, truth in list(datasets.groups(shared_data))[:5]:
+        response = server.post(
+            headers=auth(token),
+            data={"features": "bounds,age"},
+            files={"image": path.read_bytes()},
+        )
+        assert response.status_code == 200
+        faces = response.json()["faces"]
+        assert len(faces) >= len(truth), path.name  # not every face in a photo is labelled
+        boxes = [box_of(face) for face in faces]
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+        assert areas == sorted(areas, reverse=True)
+        for labelled in truth:
+            assert max(iou(b, labelled) for b in boxes) >= 0.5, path.name
+
+
 def test_json_body_with_base64_image(server, token, jpeg):
     body = {"features": ["bounds"], "image_base64": base64.b64encode(jpeg).decode()}
     response = server.post(headers={"Authorization": f"Bearer {token}"}, json=body)
