@@ -105,8 +105,9 @@ def pose(limit: int | None) -> dict:
 
 
 def age_gender(limit: int | None) -> dict:
-    by_band: dict[str, list[float]] = defaultdict(list)
-    by_race: dict[str, list[bool]] = defaultdict(list)
+    """Age MAE and gender accuracy, overall and per age band and per race (UTKFace's labels)."""
+    errors: dict[tuple[str, str], list[float]] = defaultdict(list)
+    correct: dict[tuple[str, str], list[bool]] = defaultdict(list)
     missed = 0
     for path, row in limited(datasets.utkface_dev(), limit):
         faces = analyze(datasets.load(path), ["age", "gender"])
@@ -115,14 +116,15 @@ def age_gender(limit: int | None) -> dict:
             continue
         age = int(row["age"])
         band = next(f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi)
-        by_band[band].append(abs(faces[0]["age"] - age))
         expected = "man" if row["gender"] == "male" else "woman"
-        by_race[row["race"]].append(faces[0]["gender"]["value"] == expected)
-    out = {"faces": sum(len(v) for v in by_band.values()), "missed": missed,
-           "age MAE": float(np.mean([e for v in by_band.values() for e in v])),
-           "gender accuracy": float(np.mean([c for v in by_race.values() for c in v]))}  # fmt: skip
-    out.update({f"age MAE {b}": float(np.mean(v)) for b, v in sorted(by_band.items())})
-    out.update({f"gender accuracy {r}": float(np.mean(v)) for r, v in sorted(by_race.items())})
+        for group in (("all", ""), ("band", band), ("race", row["race"])):
+            errors[group].append(abs(faces[0]["age"] - age))
+            correct[group].append(faces[0]["gender"]["value"] == expected)
+    out: dict = {"faces": len(errors["all", ""]), "missed": missed}
+    for (_, name), values in sorted(errors.items()):
+        out[f"age MAE {name}".strip()] = float(np.mean(values))
+    for (_, name), values in sorted(correct.items()):
+        out[f"gender accuracy {name}".strip()] = float(np.mean(values))
     return out
 
 
@@ -205,11 +207,14 @@ def main() -> None:
     if not datasets.DATA.is_dir():
         sys.exit(f"dev data not found at {datasets.DATA}")
     names = args.only.split(",") if args.only else list(BENCHMARKS)
-    results = {}
+    # Earlier results stay, so --only reruns a part; the table shows the benchmarks' order.
+    earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results = {name: earlier[name] for name in BENCHMARKS if name in earlier}
     for name in names:
         start = time.perf_counter()
         results[name] = BENCHMARKS[name][1](args.limit)
         print(f"{name}: {results[name]} ({time.perf_counter() - start:.0f} s)", flush=True)
+    results = {name: results[name] for name in BENCHMARKS if name in results}
     print(table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
