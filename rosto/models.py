@@ -77,4 +77,7 @@ def _load(name: str) -> ort.InferenceSession:
     opts.intra_op_num_threads = _threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads sleep instead of spinning: concurrent requests on a few cores would
+    # otherwise burn each other's CPU waiting for work.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
