@@ -22,11 +22,16 @@ serve: install
 weights: install
 	$(PY) -m tools.build_weights
 
-# The converted Human models against TF.js itself run in Node (after `make weights`).
-parity: install tools/parity/node_modules/.package-lock.json
+# The converted graphs against the original frameworks run in Node (after `make weights`):
+# Human's models against TF.js, face-api's nets against the package's own JS.
+parity: install tools/parity/node_modules/.package-lock.json tools/parity/faceapi/node_modules/.package-lock.json
 	$(PY) -m tools.parity_tfjs
+	$(PY) -m tools.parity_faceapi
 
 tools/parity/node_modules/.package-lock.json: tools/parity/package-lock.json
 	cd tools/parity && npm ci --no-audit --no-fund
+
+tools/parity/faceapi/node_modules/.package-lock.json: tools/parity/faceapi/package-lock.json
+	cd tools/parity/faceapi && npm ci --no-audit --no-fund
 
 .PHONY: install test serve weights parity
