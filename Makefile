@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,convert,postgres]'
+	$(PY) -m pip install -q -e '.[test,convert,postgres,train]'
 	touch $@
 
 install: $(VENV)/.installed

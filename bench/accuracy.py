@@ -22,8 +22,8 @@ import numpy as np
 
 from bench import datasets
 from rosto.pipeline import analyze
-
-AGE_BANDS = ((0, 12), (13, 19), (20, 34), (35, 49), (50, 64), (65, 120))
+from rosto.training.metrics import age_band, confusion, grouped, polygon_mask
+from rosto.training.metrics import iou as mask_iou
 
 
 def box_of(face: dict) -> np.ndarray:
@@ -115,7 +115,7 @@ def age_gender(limit: int | None) -> dict:
             missed += 1
             continue
         age = int(row["age"])
-        band = next(f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi)
+        band = age_band(age)
         expected = "man" if row["gender"] == "male" else "woman"
         for group in (("all", ""), ("band", band), ("race", row["race"])):
             errors[group].append(abs(faces[0]["age"] - age))
@@ -165,6 +165,93 @@ def smile(limit: int | None) -> dict:
     return {"faces": len(correct), "missed": missed, "accuracy": float(np.mean(correct))}
 
 
+def ethnicity(limit: int | None) -> dict:
+    from rosto.features.ethnicity import LABELS
+
+    truth, predicted, genders, bands, missed = [], [], [], [], 0
+    for path, row in limited(datasets.utkface_dev(), limit):
+        if row["race"] not in LABELS:
+            continue
+        faces = analyze(datasets.load(path), ["ethnicity"])
+        if not faces:
+            missed += 1
+            continue
+        truth.append(LABELS.index(row["race"]))
+        predicted.append(LABELS.index(faces[0]["ethnicity"]["value"]))
+        genders.append(row["gender"])
+        bands.append(age_band(int(row["age"])))
+    correct = np.array(truth) == np.array(predicted)
+    matrix = confusion(truth, predicted, len(LABELS))
+    out = {"faces": len(truth), "missed": missed, "accuracy": float(correct.mean())}
+    out.update({f"accuracy {g}": a for g, a in grouped(correct, genders).items()})
+    out.update({f"accuracy {b}": a for b, a in grouped(correct, bands).items()})
+    out.update({f"{label} → " + "/".join(LABELS): " ".join(map(str, row))
+                for label, row in zip(LABELS, matrix, strict=True)})  # fmt: skip
+    return out
+
+
+def glasses(limit: int | None) -> dict:
+    """Exact class per photo: CelebA no_glasses → not-using-glasses, CelebA eyeglasses and the
+    sunglasses selfies → using-glasses; "called goggles" counts real faces answered goggles."""
+    expected = {"no_glasses": "not-using-glasses", "eyeglasses": "using-glasses",
+                "sunglasses": "using-glasses"}  # fmt: skip
+    by_label: dict[str, list[bool]] = defaultdict(list)
+    goggles, missed = 0, 0
+    for path, label in limited(datasets.glasses_dev(), limit):
+        faces = analyze(datasets.load(path), ["glasses"])
+        if not faces:
+            missed += 1
+            continue
+        value = faces[0]["glasses"]["value"]
+        by_label[label].append(value == expected[label])
+        goggles += value == "swimming-goggles"
+    celeba = by_label["no_glasses"] + by_label["eyeglasses"]
+    out = {"faces": sum(len(v) for v in by_label.values()), "missed": missed,
+           "CelebA accuracy": float(np.mean(celeba))}  # fmt: skip
+    out.update({f"accuracy {k}": float(np.mean(v)) for k, v in sorted(by_label.items())})
+    out["called swimming-goggles"] = goggles
+    return out
+
+
+def glasses_photos(limit: int | None) -> dict:
+    """Glasses (any) vs none on faces detected in ordinary photos, not CelebA's chips."""
+    by_label: dict[str, list[bool]] = defaultdict(list)
+    answers: dict[Path, list[dict]] = {}
+    for path, centre, label in limited(datasets.glasses_photos(), limit):
+        if path not in answers:
+            answers[path] = analyze(datasets.load(path), ["bounds", "glasses"])
+        face = min(
+            answers[path], key=lambda f: np.abs(box_of(f).reshape(2, 2).mean(0) - centre).sum()
+        )
+        wearing = face["glasses"]["value"] != "not-using-glasses"
+        by_label[label].append(wearing == (label == "eyeglasses"))
+    out = {"faces": sum(len(v) for v in by_label.values()),
+           "accuracy": float(np.mean([c for v in by_label.values() for c in v]))}  # fmt: skip
+    out.update({f"accuracy {k}": float(np.mean(v)) for k, v in sorted(by_label.items())})
+    return out
+
+
+def hair(limit: int | None) -> dict:
+    """Per-photo IoU of the largest face's hair polygons with the true mask; a photo with no
+    face found scores 0 in the first figure and is left out of the second."""
+    scores: dict[str, list[float]] = defaultdict(list)
+    found: dict[str, list[float]] = defaultdict(list)
+    for path, mask, dataset in limited(datasets.hair_dev(), limit):
+        image = datasets.load(path)
+        faces = analyze(image, ["hair"])
+        polygons = faces[0]["hair"]["polygons"] if faces else []
+        score = mask_iou(polygon_mask(polygons, image.shape), datasets.load_mask(mask))
+        scores[dataset].append(score if faces else 0.0)
+        if faces:
+            found[dataset].append(score)
+    out: dict = {}
+    for dataset in sorted(scores):
+        out[f"{dataset} photos (faces found)"] = f"{len(scores[dataset])} ({len(found[dataset])})"
+        out[f"{dataset} mean IoU"] = float(np.mean(scores[dataset]))
+        out[f"{dataset} mean IoU, faces found"] = float(np.mean(found[dataset]))
+    return out
+
+
 BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     "detection": ("groups/ (AFW), recall of labelled faces", detection),
     "landmarks": ("landmarks_helen/ (HELEN test, 300-W points)", landmarks),
@@ -176,6 +263,13 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     ),
     "emotion": ("fer2013/dev (7 classes)", emotion),
     "smile": ("smile/ GENKI-4K", smile),
+    "ethnicity": ("utkface/dev without `others` (4 classes)", ethnicity),
+    "glasses": ("glasses/ dev fifth: CelebA faces, sunglasses selfies", glasses),
+    "glasses_photos": (
+        "HELEN + AFW photos, faces labelled by eye (bench/glasses_ordinary.csv)",
+        glasses_photos,
+    ),
+    "hair": ("hair/ Figaro-1k testing, LFW Part Labels dev fifth of people", hair),
 }
 
 

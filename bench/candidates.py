@@ -32,11 +32,12 @@ import numpy as np
 import onnxruntime as ort
 
 from bench import datasets
-from bench.accuracy import AGE_BANDS, iou, limited, write_section
+from bench.accuracy import iou, limited, write_section
 from rosto import alignment, detection, models
 from rosto.analysis import Analysis
 from rosto.face import Face
 from rosto.landmarks import aligned_boxes, landmark_boxes, landmarks68
+from rosto.training.metrics import AGE_BANDS
 
 BUILD = Path(__file__).resolve().parents[1] / "build" / "models"
 THREADS = 2

@@ -22,6 +22,12 @@ def load(path: Path) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
+def load_mask(path: Path) -> np.ndarray:
+    """A boolean mask from an 8-bit PNG (255 = inside)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")) >= 128
+
+
 def rows(manifest: Path) -> Iterator[dict]:
     with open(manifest, newline="") as f:
         yield from csv.DictReader(f)
@@ -79,3 +85,25 @@ def celeba_gender(data: Path = DATA) -> Iterator[tuple[Path, str]]:
     for row in rows(data / "glasses" / "manifest.csv"):
         if row["celeba_male"] in ("1", "-1"):
             yield data / "glasses" / row["file"], "man" if row["celeba_male"] == "1" else "woman"
+
+
+def glasses_dev(data: Path = DATA) -> Iterator[tuple[Path, str]]:
+    """The dev fifth of ``glasses/`` (CelebA faces, sunglasses selfies): (path, label)."""
+    from rosto.training.data import glasses
+
+    return glasses("dev", data)
+
+
+def hair_dev(data: Path = DATA) -> Iterator[tuple[Path, Path, str]]:
+    """Figaro-1k testing and the dev fifth of LFW Part Labels people: (image, mask, dataset)."""
+    from rosto.training.data import hair
+
+    return hair("dev", data)
+
+
+def glasses_photos(data: Path = DATA) -> Iterator[tuple[Path, tuple[int, int], str]]:
+    """Faces of HELEN and AFW photos labelled ``eyeglasses`` (any, sunglasses included) or
+    ``no_glasses`` by eye for this benchmark (``glasses_ordinary.csv``: every face BlazeFace
+    finds, bar 6 unreadable ones): (photo, face centre, label)."""
+    for row in rows(Path(__file__).with_name("glasses_ordinary.csv")):
+        yield data / row["file"], (int(row["face_x"]), int(row["face_y"])), row["label"]

@@ -1,4 +1,5 @@
-"""`rosto serve | tokens | analyze`: run the service, manage its tokens, analyse photos."""
+"""`rosto serve | tokens | analyze | train`: run the service, manage its tokens, analyse photos,
+train Rosto's own models."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rosto import __version__
 from rosto.config import Settings, add_arguments
 from rosto.errors import RostoError
 from rosto.tokens import TokenStore
+from rosto.training import __main__ as training
 
 _DB_OPTIONS = ("data_dir", "database_url")
 
@@ -72,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_arguments(analyze, ("max_pixels", "model_threads"))
     analyze.set_defaults(run=_analyze)
+
+    train = commands.add_parser(
+        "train", help="train the ethnicity, glasses or hair model from the labelled data "
+        "(needs the train extra: PyTorch)",
+    )  # fmt: skip
+    training.add_arguments(train)
+    train.set_defaults(run=training.run)
     return parser
 
 

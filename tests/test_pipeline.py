@@ -20,8 +20,8 @@ def astronaut_result(astronaut):
 def test_one_face_with_every_available_feature(astronaut_result):
     assert len(astronaut_result) == 1
     face = astronaut_result[0]
-    for key in ("age", "bounds", "emotion", "gender", "landmarks", "pose", "blur", "exposure",
-                "smile"):  # fmt: skip
+    for key in ("age", "bounds", "emotion", "ethnicity", "gender", "glasses", "hair", "landmarks",
+                "pose", "blur", "exposure", "smile"):  # fmt: skip
         assert key in face
 
 
@@ -111,10 +111,11 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
 
 
 @pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])
-def test_features_not_built_yet_are_refused_plainly(astronaut, request_):
+def test_operator_disabled_feature_is_refused_plainly(astronaut, monkeypatch, request_):
+    monkeypatch.setenv("ROSTO_DISABLED_FEATURES", "ethnicity,glasses,hair")
     with pytest.raises(RostoError) as err:
         analyze(astronaut, request_)
-    assert err.value.status == 422 and err.value.code == "feature_unavailable"
+    assert err.value.status == 422 and err.value.code == "feature_disabled"
 
 
 def test_unknown_feature_lists_the_valid_ones(astronaut):

@@ -18,7 +18,9 @@ from tools.convert import faceapi, onnx_copy, tfjs_graph
 from tools.sources import ROOT, SOURCES, archive, fetch, sha256
 
 # ONNX stems copied into rosto/weights (the pipeline's models; the lead keeps this list)
-SHIPPED: list[str] = ["blazeface", "age_gender", "face_expression", "face_landmark_68", "emotion"]
+SHIPPED: list[str] = [
+    "blazeface", "age_gender", "face_expression", "face_landmark_68", "emotion", "face_recognition"
+]
 
 BUILD = ROOT / "build" / "models"
 WEIGHTS = ROOT / "rosto" / "weights"

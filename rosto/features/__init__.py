@@ -32,6 +32,9 @@ def _registry() -> dict[str, Feature]:
         age_gender,
         bounds,
         emotion,
+        ethnicity,
+        glasses,
+        hair,
         landmarks,
         pose,
         quality,
@@ -39,8 +42,9 @@ def _registry() -> dict[str, Feature]:
     )
 
     features = [
-        age_gender.AGE, age_gender.GENDER, bounds.FEATURE, emotion.FEATURE,
-        landmarks.FEATURE, pose.FEATURE, quality.FEATURE, smile.FEATURE,
+        age_gender.AGE, age_gender.GENDER, bounds.FEATURE, emotion.FEATURE, ethnicity.FEATURE,
+        glasses.FEATURE, hair.FEATURE, landmarks.FEATURE, pose.FEATURE, quality.FEATURE,
+        smile.FEATURE,
     ]  # fmt: skip
     return {f.name: f for f in features}
 

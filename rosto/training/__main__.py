@@ -1,0 +1,47 @@
+"""``python -m rosto.training MODEL [--data DIR] [--out DIR] [--fresh]``: train one model.
+
+The same command is ``rosto train``; both parse with ``add_arguments`` and run ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from rosto.models import WEIGHTS_DIR
+from rosto.training import MODELS, TorchMissingError, require_torch
+from rosto.training.data import DATA
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", choices=MODELS)
+    parser.add_argument("--data", type=Path, default=DATA, help="the labelled data folder")
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the ONNX goes")
+    parser.add_argument("--fresh", action="store_true", help="recompute the cached faces")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train ``args.model``, print its summary table; 2 with a message when it cannot start."""
+    try:
+        require_torch()
+    except TorchMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.data.is_dir():
+        print(f"error: no data folder at {args.data} (see --data)", file=sys.stderr)
+        return 2
+    recipe = importlib.import_module(f"rosto.training.{args.model}")
+    print(recipe.train(args.data, args.out, fresh=args.fresh))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rosto.training", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""What every training recipe shares: seeding, the optimisation loop, ONNX export, the report.
+
+Imports PyTorch: only ``rosto.training`` recipes import this module.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+Batches = Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, ...]]]
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Fix every source of randomness for a reproducible run.
+
+    One intra-op thread by default (``ROSTO_TRAINING_THREADS``): float sums then add up in
+    one order, and on a shared 2-core machine a second thread mostly waits for the first.
+    """
+    torch.set_num_threads(int(os.environ.get("ROSTO_TRAINING_THREADS", "1")))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    return np.random.default_rng(seed)
+
+
+def fit(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: Callable[..., torch.Tensor],
+    *,
+    epochs: int,
+    steps: int,
+    lr: float,
+    rng: np.random.Generator,
+    desc: str,
+    weight_decay: float = 1e-4,
+) -> None:
+    """AdamW with a one-cycle schedule; ``batches(rng)`` yields ``steps`` batches per epoch.
+
+    Each batch is ``(inputs, *targets)``; ``loss_fn(outputs, *targets)`` gives the loss.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps)
+    for epoch in range(epochs):
+        model.train()
+        bar = tqdm(batches(rng), total=steps, desc=f"{desc} {epoch + 1}/{epochs}",
+                   file=sys.stderr, leave=False, dynamic_ncols=True)  # fmt: skip
+        total = 0.0
+        for i, (inputs, *targets) in enumerate(bar, 1):
+            loss = loss_fn(model(inputs), *targets)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{total / i:.4f}")
+        bar.close()
+        print(f"{desc} epoch {epoch + 1}/{epochs}: loss {total / steps:.4f}", file=sys.stderr)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The model's outputs on a numpy array, in eval mode, batch by batch."""
+    model.eval()
+    outs = [model(torch.from_numpy(inputs[i : i + batch])).numpy() for i in
+            range(0, len(inputs), batch)]  # fmt: skip
+    return np.concatenate(outs)
+
+
+def export_onnx(model: nn.Module, example: np.ndarray, path: Path, outputs: list[str]) -> None:
+    """Opset 17, input ``input`` with a dynamic batch, float32 weights."""
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dynamic = {name: {0: "N"} for name in ["input", *outputs]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (torch.from_numpy(example),), str(path), dynamo=False, opset_version=17,
+            input_names=["input"], output_names=outputs, dynamic_axes=dynamic,
+        )  # fmt: skip
+
+
+def table(rows: list[tuple[str, str]], title: str) -> str:
+    """A two-column plain-text summary table."""
+    width = max(len(k) for k, _ in rows)
+    lines = [title, "-" * len(title)] + [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+class Timer:
+    """Wall-clock seconds since creation, for the summary."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __str__(self) -> str:
+        return f"{time.perf_counter() - self.start:.0f} s"

@@ -1,0 +1,156 @@
+"""The training code on tiny synthetic data, in seconds: no real model is trained here."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import encode
+
+from rosto import cli
+from rosto.training import data
+
+
+def test_without_torch_training_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert cli.main(["train", "glasses", "--data", str(tmp_path)]) == 2
+    assert "pip install 'rosto[train]'" in capsys.readouterr().err
+
+
+def test_dev_split_is_stable_and_one_in_five():
+    names = [f"{i:06d}.jpg" for i in range(3000)]
+    dev = [n for n in names if data.split_of(n) == "dev"]
+    assert 0.17 < len(dev) / len(names) < 0.23
+    assert all(data.split_of(n) == "dev" for n in dev)
+
+
+def test_lfw_people_sit_on_one_side_of_the_split(shared_data):
+    sides: dict[str, set[str]] = {}
+    for split in data.SPLITS:
+        for image, _, dataset in data.hair(split, shared_data):
+            if dataset == "lfw":
+                sides.setdefault(image.stem.rsplit("_", 1)[0], set()).add(split)
+    assert len(sides) > 100 and all(len(s) == 1 for s in sides.values())
+
+
+torch = pytest.importorskip("torch", reason="training tests need the train extra (PyTorch)")
+
+from rosto.training import ethnicity, glasses, goggles, hair  # noqa: E402
+from rosto.training.common import export_onnx, fit, predict, seed_everything  # noqa: E402
+from rosto.training.faces import extract  # noqa: E402
+
+
+def onnx_matches_torch(module: torch.nn.Module, example: np.ndarray, path) -> np.ndarray:
+    """Export, run a batch of 1 and of 3 with ONNX Runtime, compare with PyTorch."""
+    export_onnx(module, example[:1], path, ["probabilities"])
+    sess = ort.InferenceSession(str(path))
+    for batch in (example[:1], example):
+        (got,) = sess.run(None, {"input": batch})
+        np.testing.assert_allclose(got, predict(module, batch), atol=1e-4)
+    return got
+
+
+@pytest.mark.parametrize(
+    "exported, shape",
+    [
+        (lambda: ethnicity.Exported(ethnicity.Head(np.zeros(128), np.ones(128))), (3, 128)),
+        (lambda: glasses.Exported(glasses.GlassesNet()), (3, 48, 96, 3)),
+        (lambda: hair.Exported(hair.HairNet()), (3, 128, 128, 3)),
+    ],
+    ids=["ethnicity", "glasses", "hair"],
+)
+def test_exported_graphs_match_torch_with_a_dynamic_batch(tmp_path, exported, shape):
+    seed_everything(0)
+    example = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    out = onnx_matches_torch(exported(), example, tmp_path / "m.onnx")
+    assert out.shape[0] == 3 and (out >= 0).all() and (out <= 1).all()
+    if out.ndim == 2:
+        np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-5)
+
+
+def synthetic_regions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Skin-toned eye regions (source size), half with a dark frame across the eye line."""
+    h, w = 60, glasses.SOURCE_WIDTH
+    x = rng.normal(170, 20, (n, h, w, 3)).clip(0, 255)
+    y = np.arange(n) % 2 * glasses.GLASSES
+    x[y == glasses.GLASSES, 20:34, 20:100] = rng.uniform(10, 50)
+    return x.astype(np.uint8), y
+
+
+def test_glasses_recipe_learns_a_synthetic_task_in_seconds():
+    rng = seed_everything(0)
+    x, y = synthetic_regions(96, rng)
+    net = glasses.GlassesNet(widths=(8, 16))
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
+
+    def batches(rng):
+        order = rng.permutation(len(x))
+        for i in range(3):
+            idx = torch.from_numpy(order[i * 32 : (i + 1) * 32])
+            yield glasses.augment(inputs[idx], rng), targets[idx]
+
+    fit(net, batches, torch.nn.functional.cross_entropy, epochs=6, steps=3, lr=1e-2, rng=rng,
+        desc="test")  # fmt: skip
+    x_test, y_test = synthetic_regions(40, np.random.default_rng(1))
+    assert (predict(net, glasses.centre(x_test)).argmax(1) == y_test).mean() >= 0.9
+
+
+def test_glasses_augment_keeps_size_and_range():
+    x, _ = synthetic_regions(4, np.random.default_rng(0))
+    out = glasses.augment(torch.from_numpy(x), np.random.default_rng(0))
+    assert out.shape == (4, 48, 96, 3) and out.min() >= 0 and out.max() <= 255
+
+
+def test_hair_augment_moves_image_and_mask_together():
+    size = hair.SOURCE
+    image = np.zeros((2, size, size, 3), np.uint8)
+    mask = np.zeros((2, size, size), np.float32)
+    image[:, 30:90, 50:120, 0] = 255
+    mask[:, 30:90, 50:120] = 1
+    out, out_mask = hair.augment(torch.from_numpy(image), torch.from_numpy(mask),
+                                 np.random.default_rng(3))  # fmt: skip
+    assert out.shape == (2, hair.INPUT, hair.INPUT, 3) and out_mask.shape == (2, 128, 128)
+    red = (out[..., 0] > 60) & (out[..., 1] < 60)
+    agree = (red == (out_mask > 0.5)).float().mean()
+    assert agree > 0.97 and (out_mask > 0.5).any()
+
+
+def test_hair_loss_prefers_the_right_mask():
+    mask = torch.zeros(1, 16, 16)
+    mask[:, 4:12, 4:12] = 1
+    right, wrong = (mask * 2 - 1) * 5, (1 - mask * 2) * 5
+    assert hair.loss_fn(right, mask) < 0.1 < hair.loss_fn(wrong, mask)
+
+
+def test_drawn_goggles_cover_the_eyes_and_reach_the_edges():
+    crop = np.full((60, glasses.SOURCE_WIDTH, 3), 180, np.uint8)
+    one = goggles.draw(crop, glasses.EXTENT, np.random.default_rng(5))
+    again = goggles.draw(crop, glasses.EXTENT, np.random.default_rng(5))
+    np.testing.assert_array_equal(one, again)
+    (right, left), _ = goggles.eye_positions(crop.shape[1], glasses.EXTENT)
+    changed = np.abs(one.astype(int) - crop).sum(axis=2) > 30
+    for x, y in (right, left):
+        assert changed[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3].mean() > 0.8
+    eye_rows = slice(int(right[1]) - 6, int(right[1]) + 6)
+    assert changed[eye_rows, :2].any() and changed[eye_rows, -2:].any()  # the strap
+    assert not changed[-8:].any()  # nothing drawn below the eyes' band
+
+
+def test_extract_keeps_found_faces_and_caches(tmp_path, monkeypatch, astronaut):
+    monkeypatch.setenv("ROSTO_TRAINING_CACHE", str(tmp_path / "cache"))
+    face, blank = tmp_path / "face.jpg", tmp_path / "blank.jpg"
+    face.write_bytes(encode(astronaut))
+    blank.write_bytes(encode(np.full((200, 200, 3), 90, np.uint8)))
+
+    def boxes(analysis):
+        return {"box": np.stack([f.box for f in analysis.faces])}
+
+    arrays = extract("t", [face, blank], boxes)
+    assert arrays["found"].tolist() == [True, False] and arrays["box"].shape == (1, 4)
+
+    def fails(_):
+        raise AssertionError("the cache should have answered")
+
+    np.testing.assert_array_equal(extract("t", [face, blank], fails)["box"], arrays["box"])
