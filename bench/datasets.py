@@ -6,31 +6,14 @@ nothing here is used for training or choosing thresholds except where a benchmar
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from rosto.training.data import DATA, load, load_mask, rows
 
-
-def load(path: Path) -> np.ndarray:
-    """RGB uint8 pixels as a client would send them (EXIF orientation applied)."""
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-
-
-def load_mask(path: Path) -> np.ndarray:
-    """A boolean mask from an 8-bit PNG (255 = inside)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L")) >= 128
-
-
-def rows(manifest: Path) -> Iterator[dict]:
-    with open(manifest, newline="") as f:
-        yield from csv.DictReader(f)
+__all__ = ["DATA", "load", "load_mask", "rows"]  # shared with the training code
 
 
 def utkface_dev(data: Path = DATA) -> Iterator[tuple[Path, dict]]:
