@@ -305,6 +305,9 @@ BAD_INPUTS: dict[str, tuple[Case, int, str]] = {
         lambda c: {"data": {"url": "http://example.com/a.jpg"}, "files": {"image": c.jpeg}},
         400, "bad_request",
     ),
+    "two images": (
+        lambda c: {"files": [("image", c.jpeg), ("image", c.jpeg)]}, 400, "bad_request"
+    ),
     "image as a text field": (lambda c: {"data": {"image": "abc"}}, 400, "bad_request"),
     "bad base64": (lambda c: {"json": {"image_base64": "!!not base64!!"}}, 400, "bad_request"),
     "json array body": (lambda c: {"json": ["age"]}, 400, "bad_request"),

@@ -123,6 +123,11 @@ async def _from_form(form: FormData) -> ImageRequest:
     for value in features:
         if not isinstance(value, str):
             raise _bad_request("`features` must be a text field, e.g. features=gender,age")
+    for field in ("image", "url"):
+        if len(form.getlist(field)) > 1:
+            raise _bad_request(
+                f"the request has several `{field}` fields: send one image per request"
+            )
     image = form.get("image")
     url = form.get("url")
     if isinstance(url, UploadFile):
