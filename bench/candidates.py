@@ -48,27 +48,9 @@ RACES = ("white", "black", "asian", "indian", "others")
 
 
 @functools.cache
-def session_at(path: Path) -> ort.InferenceSession:
-    """A CPU session with ``THREADS`` intra-op threads that do not spin when idle: the bench
-    interleaves many models, and idle spinning threads of one would be timed in the next."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, ["CPUExecutionProvider"])
-
-
 def session(model: str) -> ort.InferenceSession:
-    """The session of candidate ``build/models/<model>.onnx``."""
-    return session_at(BUILD / f"{model}.onnx")
-
-
-def lend_sessions(names: Iterable[str]) -> None:
-    """Give ``rosto.models`` our kind of session for these models (the shipped file when it
-    ships one, else the candidate's); nothing is copied into ``rosto/weights``."""
-    for name in names:
-        path = models.weight_path(name)
-        models._sessions.setdefault(name, session_at(path if path.is_file() else BUILD / path.name))
+    """The session of candidate ``build/models/<model>.onnx`` (Rosto's own session options)."""
+    return models.open_session(BUILD / f"{model}.onnx")
 
 
 def infer(model: str, batch: np.ndarray) -> list[np.ndarray]:
@@ -563,10 +545,10 @@ def emotion(limit: int | None) -> dict:
 
 def blaze(name: str) -> Callable[[np.ndarray], np.ndarray]:
     """A BlazeFace-family candidate through the shipped decode (``detection.detect_once``): one
-    pass, no retry. A build/models session is lent to ``rosto.models`` (no file is copied)."""
+    pass, no retry. ``rosto.models`` serves it from build/models (no file is copied)."""
 
     def boxes(image: np.ndarray) -> np.ndarray:
-        lend_sessions([name])
+        models.serve_from(name, BUILD / f"{name}.onnx")
         return boxes_of(detection.detect_once(image, detection.DETECTORS[name]))
 
     return boxes
@@ -920,7 +902,7 @@ def main() -> None:
         sys.exit(f"dev data not found at {datasets.DATA}")
     if not BUILD.is_dir():
         sys.exit(f"no candidates at {BUILD}: build them with tools.convert")
-    lend_sessions(["blazeface", "face_landmark_68"])  # the shipped detector and landmarks
+    models.set_threads(THREADS)
     names = args.only.split(",") if args.only else list(BENCHMARKS)
     # Earlier sections stay (each records its own sample size): --only reruns a part.
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}

@@ -66,6 +66,15 @@ def loaded() -> list[str]:
     return sorted(_sessions)
 
 
+def serve_from(name: str, path: Path) -> None:
+    """Make ``run(name, ...)`` use the ONNX file at ``path`` rather than the pack's.
+
+    Lets a benchmark run a candidate that does not ship through the pipeline's own code.
+    """
+    with _lock:
+        _sessions.setdefault(name, open_session(path))
+
+
 def _load(name: str) -> ort.InferenceSession:
     path = weight_path(name)
     if not path.is_file():
@@ -73,6 +82,11 @@ def _load(name: str) -> ort.InferenceSession:
             f"model weight file {path.name} is missing from {WEIGHTS_DIR}: reinstall rosto "
             "or rebuild the pack with `make weights`"
         )
+    return open_session(path)
+
+
+def open_session(path: Path) -> ort.InferenceSession:
+    """A CPU session for the ONNX file at ``path``, with the threads set by ``set_threads``."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = _threads
     opts.inter_op_num_threads = 1
