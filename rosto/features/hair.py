@@ -115,7 +115,7 @@ def face_hair(image: np.ndarray, probs: np.ndarray, region: np.ndarray, face_are
     h, w = image.shape[:2]
     mask &= ((xs + 0.5) * scale + left < w) & ((xs + 0.5) * scale + left >= 0)
     mask &= ((ys + 0.5) * scale + top < h) & ((ys + 0.5) * scale + top >= 0)
-    if mask.sum() * scale**2 < MIN_HAIR * face_area:
+    if not mask.any() or mask.sum() * scale**2 < MIN_HAIR * face_area:
         return {"hair": {"color": dict(NO_HAIR), "polygons": []}}
     polygons = trace(mask, left, top, scale)
     pixels = alignment.crops(image, region[None], res)[0]

@@ -1,9 +1,9 @@
-"""Train the ethnicity head: UTKFace → face descriptors → a 128→256→4 MLP → ``ethnicity.onnx``.
+"""Train the ethnicity head: UTKFace → recognition features → 2240→256→4 MLP → ONNX.
 
-Each chip goes through the serving pipeline (detect, landmarks, descriptor crop); four views
-of every training face (as is, mirrored, 7% closer, 7% wider) multiply the 4,643 labelled
-faces. ``others`` has no API class and is left out. The head standardises its input itself,
-so the ONNX file takes the raw descriptor.
+Each chip goes through the serving pipeline (detect, landmarks, the two crops of
+``rosto.features.ethnicity``); every training face is seen as is and mirrored. ``others`` has
+no API class and is left out. The head standardises its input itself, so the ONNX file takes
+the raw input of ``head_inputs``.
 """
 
 from __future__ import annotations
@@ -14,29 +14,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from rosto import alignment, models
 from rosto.analysis import Analysis
-from rosto.descriptor import MODEL as DESCRIPTOR
-from rosto.descriptor import boxes
-from rosto.features.ethnicity import LABELS, MODEL
+from rosto.descriptor import crops
+from rosto.features.ethnicity import LABELS, MODEL, WIDE, head_inputs
 from rosto.landmarks import landmarks68
 from rosto.training import data
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.faces import extract
 from rosto.training.metrics import age_band, confusion, confusion_text, grouped
 
-ZOOMS = (0.93, 1.07)
 SEED, EPOCHS, BATCH, LR = 0, 40, 256, 2e-3
 
 
 def views(analysis: Analysis) -> dict[str, np.ndarray]:
-    """(1, 4, 128) descriptors of the face: as served, mirrored, and two zooms."""
-    box = boxes(landmarks68(analysis))
-    centre, half = (box[:, :2] + box[:, 2:]) / 2, (box[:, 2:] - box[:, :2]) / 2
-    zoomed = [np.concatenate([centre - half * z, centre + half * z], axis=1) for z in ZOOMS]
-    crops = alignment.crops(analysis.image, np.concatenate([box, box, *zoomed]), 150)
-    crops[1] = crops[1, :, ::-1]
-    (out,) = models.run(DESCRIPTOR, crops)
+    """(1, 2, 2240) head inputs of the face: as served and mirrored."""
+    points = landmarks68(analysis)
+    tight, wide = crops(analysis.image, points), crops(analysis.image, points, WIDE)
+    out = head_inputs(np.concatenate([tight, tight[:, :, ::-1]]),
+                      np.concatenate([wide, wide[:, :, ::-1]]))  # fmt: skip
     return {"views": out[None]}
 
 
@@ -68,9 +63,10 @@ class Exported(nn.Module):
 
 
 def faces(split: str, data_dir: Path, fresh: bool) -> tuple[np.ndarray, list[dict]]:
-    """(M, 4, 128) views and the label rows of the found faces of a split, ``others`` out."""
+    """(M, 2, 2240) views and the label rows of the found faces of a split, ``others`` out."""
     items = list(data.utkface(split, data_dir))
-    arrays = extract(f"utkface_{split}_descriptor_views", [p for p, _ in items], views, fresh)
+    name = f"utkface_{split}_recognition_features_wide{WIDE}"
+    arrays = extract(name, [p for p, _ in items], views, fresh)
     found = [row for (_, row), f in zip(items, arrays["found"], strict=True) if f]
     keep = np.array([row["race"] in LABELS for row in found])
     return arrays["views"][keep], [row for row, k in zip(found, keep, strict=True) if k]
@@ -85,7 +81,8 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     y_train = np.array([LABELS.index(r["race"]) for r in rows_train])
     flat = x_train.reshape(-1, x_train.shape[-1])
     head = Head(flat.mean(0), flat.std(0) + 1e-6)
-    inputs, targets = torch.from_numpy(flat), torch.from_numpy(np.repeat(y_train, 4))
+    inputs = torch.from_numpy(flat)
+    targets = torch.from_numpy(np.repeat(y_train, x_train.shape[1]))
     steps = int(np.ceil(len(targets) / BATCH))
 
     def batches(rng: np.random.Generator):

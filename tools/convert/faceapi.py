@@ -50,7 +50,8 @@ Networks and outputs (labels in order):
 * ``face_expression``: S = 112; ``expressions`` [N, 7] softmax = [neutral, happy, sad, angry,
   fearful, disgusted, surprised].
 * ``face_recognition``: S = 150; ``descriptor`` [N, 128] (face-api compares with euclidean
-  distance, 0.6 = same person by default).
+  distance, 0.6 = same person by default); ``features`` [N, 1024] = the last 256×2×2 map
+  before pooling, flattened channel-major (Rosto's ethnicity head reads it).
 * ``ssd_mobilenetv1``: S = 512 fixed (the 5118 anchors assume it), image padded bottom/right;
   ``boxes`` [N, 5118, 4] = (ymin, xmin, ymax, xmax) already decoded against the anchors (the
   decode is in the graph), relative to the padded 512 square, not clipped; ``scores`` [N, 5118] =
@@ -431,7 +432,8 @@ def build_recognition(g: Graph) -> list[tuple[str, list]]:
     x, _ = residual_down(g, x, "conv256_down_out", size)
     pooled = g.op("ReduceMean", x, axes=[2, 3], keepdims=0)
     g.op("MatMul", pooled, g.const(g.take("fc"), "fc_w"), out="descriptor")
-    return [("descriptor", ["N", 128])]
+    g.op("Flatten", x, out="features", axis=1)
+    return [("descriptor", ["N", 128]), ("features", ["N", 1024])]
 
 
 def ssd_pointwise(g: Graph, x: str, prefix: str, stride: int = 1) -> str:
