@@ -154,7 +154,7 @@ def _analyze(args: argparse.Namespace) -> int:
         return 2
     settings = Settings.from_args(args)
     models.set_threads(settings.model_threads)
-    names = resolve(args.features)
+    names = resolve(args.features, settings.disabled)
     bounds_for_drawing = args.draw is not None and "bounds" not in names
     computed = [*names, "bounds"] if bounds_for_drawing else names
     status = 0

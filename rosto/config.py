@@ -53,6 +53,12 @@ class Settings:
     )
 
     @property
+    def disabled(self) -> frozenset[str]:
+        """The feature names of ``disabled_features``."""
+        names = self.disabled_features.split(",")
+        return frozenset(n.strip().lower() for n in names if n.strip())
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'rosto.db'}"
 

@@ -7,8 +7,9 @@ import pytest
 from photos import collage, mirror
 
 from rosto import models
+from rosto.config import Settings
 from rosto.errors import RostoError
-from rosto.features import API_FEATURES
+from rosto.features import API_FEATURES, resolve
 from rosto.pipeline import analyze
 
 
@@ -111,10 +112,9 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
 
 
 @pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])
-def test_operator_disabled_feature_is_refused_plainly(astronaut, monkeypatch, request_):
-    monkeypatch.setenv("ROSTO_DISABLED_FEATURES", "ethnicity,glasses,hair")
+def test_operator_disabled_feature_is_refused_plainly(request_):
     with pytest.raises(RostoError) as err:
-        analyze(astronaut, request_)
+        resolve(request_, Settings(disabled_features="ethnicity,glasses,hair").disabled)
     assert err.value.status == 422 and err.value.code == "feature_disabled"
 
 
@@ -125,12 +125,12 @@ def test_unknown_feature_lists_the_valid_ones(astronaut):
     assert all(name in err.value.message for name in API_FEATURES)
 
 
-def test_operator_can_turn_features_off(astronaut, monkeypatch):
-    monkeypatch.setenv("ROSTO_DISABLED_FEATURES", "gender, age")
+def test_operator_can_turn_features_off(astronaut):
+    off = Settings(disabled_features="gender, Age").disabled
     with pytest.raises(RostoError) as err:
-        analyze(astronaut, "gender")
+        resolve("gender", off)
     assert err.value.code == "feature_disabled"
-    (face,) = analyze(astronaut, "all")
+    (face,) = analyze(astronaut, resolve("all", off))
     assert "gender" not in face and "age" not in face and "emotion" in face
 
 

@@ -56,7 +56,6 @@ def test_unexpected_errors_are_json_500_without_traceback(tmp_path, monkeypatch,
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(server_app, "analyze", broken)
-    monkeypatch.setenv("ROSTO_DISABLED_FEATURES", "")  # create_app sets it: restore it after
     settings = Settings(data_dir=tmp_path)
     _, token = TokenStore(settings.db_url).create()
     app = server_app.create_app(settings)

@@ -7,8 +7,7 @@ per face. The pipeline knows no feature by name.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from rosto.analysis import Analysis
@@ -60,16 +59,13 @@ def registry() -> dict[str, Feature]:
     return _features
 
 
-def disabled() -> set[str]:
-    """Features an operator turned off with ROSTO_DISABLED_FEATURES (comma-separated)."""
-    raw = os.environ.get("ROSTO_DISABLED_FEATURES", "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def resolve(requested: str | Iterable[str] | None) -> list[str]:
+def resolve(
+    requested: str | Iterable[str] | None, disabled: Collection[str] = frozenset()
+) -> list[str]:
     """Validate a request's feature list; ``None``, empty or ``all`` means every available one.
 
     Accepts a comma-separated string or an iterable of names (each may itself hold commas).
+    ``disabled``: the features this server's operator turned off (``Settings.disabled``).
     """
     if requested is None:
         items: list[str] = []
@@ -78,7 +74,7 @@ def resolve(requested: str | Iterable[str] | None) -> list[str]:
     else:
         items = list(requested)
     names = {n.strip().lower() for item in items for n in str(item).split(",") if n.strip()}
-    off = disabled()
+    off = set(disabled)
     implemented = registry()
     if not names or "all" in names:
         return sorted(n for n in implemented if n not in off)

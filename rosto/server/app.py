@@ -9,7 +9,6 @@ analyses are admitted at once: the next is shed with 503 rather than queued behi
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rosto import __version__, detection, models
-from rosto.config import Settings, env_name
+from rosto.config import Settings
 from rosto.errors import RetryLater, RostoError
 from rosto.features import resolve
 from rosto.fetch import fetch
@@ -89,7 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (default: from ``ROSTO_*``, as uvicorn's workers get them)."""
     settings = Settings.from_env() if settings is None else settings
     models.set_threads(settings.model_threads)
-    os.environ[env_name("disabled_features")] = settings.disabled_features  # rosto.features
     store = TokenStore(settings.db_url)
     admission = Admission(settings.max_concurrent)
     metrics = Metrics(lambda: admission.active)
@@ -149,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         header = request.headers.get("authorization")
         token = await run_in_threadpool(authorize, store, header, settings.rate_limit)
         body = await read_request(request)
-        names = resolve(body.features)
+        names = resolve(body.features, settings.disabled)
         with admission.slot():
             faces, timings = await run_in_threadpool(_analyze, body, names, settings)
         metrics.observe_analysis(len(faces), timings)
