@@ -82,7 +82,8 @@ def test_each_new_model_runs_once_for_all_faces(astronaut, grace_hopper):
 @pytest.mark.parametrize("face_area", [80.0 * 80.0, 0.0])  # 0: a degenerate box
 def test_no_visible_hair_gives_no_polygons_and_no_colour(astronaut, face_area):
     region = np.array([100.0, 0.0, 400.0, 300.0])
-    value = hair.face_hair(astronaut, np.zeros((128, 128), np.float32), region, face_area)
+    nothing = np.zeros((hair.INPUT, hair.INPUT), np.float32)
+    value = hair.face_hair(astronaut, nothing, region, face_area)
     assert value == {"hair": {"color": {"hex": None, "name": "none"}, "polygons": []}}
 
 

@@ -111,7 +111,8 @@ def test_hair_augment_moves_image_and_mask_together():
     mask[:, 30:90, 50:120] = 1
     out, out_mask = hair.augment(torch.from_numpy(image), torch.from_numpy(mask),
                                  np.random.default_rng(3))  # fmt: skip
-    assert out.shape == (2, hair.INPUT, hair.INPUT, 3) and out_mask.shape == (2, 128, 128)
+    side = hair.INPUT
+    assert out.shape == (2, side, side, 3) and out_mask.shape == (2, side, side)
     red = (out[..., 0] > 60) & (out[..., 1] < 60)
     agree = (red == (out_mask > 0.5)).float().mean()
     assert agree > 0.97 and (out_mask > 0.5).any()

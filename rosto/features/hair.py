@@ -1,7 +1,7 @@
 """hair: our small segmentation net on a square around each face → polygons and a colour.
 
 The region (``REGION_SCALE`` face boxes wide, raised by ``REGION_RAISE``) holds the hair of
-nearly every head while keeping the face large enough at 128² to find its outline. The mask
+nearly every head while keeping the face large enough at 160² to find its outline. The mask
 comes back to image pixels as simplified outer polygons, several when the hair is split (long
 hair on both shoulders). The colour is the median Lab colour of the inner hair pixels once
 the brightest and darkest fifth are dropped (highlights, shadows), named by the nearest entry
@@ -24,13 +24,13 @@ from rosto.models import WEIGHTS_DIR
 from rosto.response import points
 
 MODEL = "hair"
-INPUT = 128
+INPUT = 160
 REGION_SCALE, REGION_RAISE = 3.6, 0.25  # region side / face box side; shift up / box height
 THRESHOLD = 0.5
 MASK_SIDE = 384  # the mask is traced at most at this resolution
 SIMPLIFY = 0.004  # polygon tolerance, in region sides
 MIN_PART = 0.1  # a separate hair part smaller than this share of the largest one is dropped
-MIN_HAIR = 0.08  # hair area under this share of the face box area means "no hair"
+MIN_HAIR = 0.02  # hair area under this share of the face box area means "no hair"
 NO_HAIR = {"hex": None, "name": "none"}
 
 
@@ -55,7 +55,7 @@ def _probabilities(analysis: Analysis) -> np.ndarray:
 
 
 def probabilities(analysis: Analysis) -> np.ndarray:
-    """(N, 128, 128) hair probability over each face's region."""
+    """(N, 160, 160) hair probability over each face's region."""
     return analysis.shared("hair_probabilities", _probabilities)
 
 

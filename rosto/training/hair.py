@@ -1,4 +1,4 @@
-"""Train the hair segmenter: hair regions → a small U-Net → ``hair.onnx`` (128² probabilities).
+"""Train the hair segmenter: hair regions → a small U-Net → ``hair.onnx`` (160² probabilities).
 
 Regions come from the serving pipeline (detector box → ``rosto.features.hair.regions``) at
 1.25× the served extent so training can jitter scale, angle and position. Photos where no
@@ -30,8 +30,8 @@ from rosto.training.metrics import iou, polygon_mask
 
 EXTENT = 1.25
 SOURCE = round(INPUT * EXTENT)
-SEED, EPOCHS, BATCH, LR = 0, 60, 16, 3e-3
-WIDTHS = (16, 32, 48, 64, 96)
+SEED, EPOCHS, BATCH, LR = 0, 70, 16, 3e-3
+WIDTHS = (16, 32, 64, 96, 160)
 
 
 def grown(region: np.ndarray) -> np.ndarray:
@@ -80,9 +80,9 @@ def block(cin: int, cout: int) -> nn.Sequential:
 
 
 class HairNet(nn.Module):
-    """A U-Net whose stride-2 stem works at 64², five levels down to 4² for the context of a
-    whole head, and bilinear logits back to 128²: hair outlines are smooth at that scale.
-    NHWC RGB 0..255 in, (N, 128, 128) logits out."""
+    """A U-Net whose stride-2 stem works at 80², five levels down to 5² for the context of a
+    whole head, and bilinear logits back to 160²: hair outlines are smooth at that scale.
+    NHWC RGB 0..255 in, (N, 160, 160) logits out."""
 
     def __init__(self, widths: tuple[int, ...] = WIDTHS):
         super().__init__()
@@ -113,7 +113,7 @@ class HairNet(nn.Module):
 
 
 class Exported(nn.Module):
-    """The served graph: hair probabilities (N, 128, 128)."""
+    """The served graph: hair probabilities (N, 160, 160)."""
 
     def __init__(self, net: HairNet):
         super().__init__()
