@@ -24,7 +24,8 @@ def boxes(points: np.ndarray, zoom: float = 1.0) -> np.ndarray:
     mouth = points[:, 48:68].mean(1)
     size = np.linalg.norm(mouth - right_eye, axis=1) + np.linalg.norm(mouth - left_eye, axis=1)
     size = size / 2 / 0.45
-    centre = (right_eye + left_eye + mouth) / 3 + np.stack([0 * size, 0.07 * size], axis=1)
+    centre = (right_eye + left_eye + mouth) / 3  # face-api puts it 0.43 of the side from the top
+    centre[:, 1] += 0.07 * size
     half = (zoom * size / 2)[:, None]
     return np.concatenate([centre - half, centre + half], axis=1)
 
