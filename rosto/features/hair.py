@@ -111,10 +111,11 @@ def face_hair(image: np.ndarray, probs: np.ndarray, region: np.ndarray, face_are
     mask = cv2.resize(probs, (res, res), interpolation=cv2.INTER_LINEAR) >= THRESHOLD
     # Only pixels inside the image count (the region is padded with black beyond it).
     scale = side / res
-    ys, xs = np.mgrid[0:res, 0:res]
     h, w = image.shape[:2]
-    mask &= ((xs + 0.5) * scale + left < w) & ((xs + 0.5) * scale + left >= 0)
-    mask &= ((ys + 0.5) * scale + top < h) & ((ys + 0.5) * scale + top >= 0)
+    centres = (np.arange(res) + 0.5) * scale
+    cols = (centres + left >= 0) & (centres + left < w)
+    rows = (centres + top >= 0) & (centres + top < h)
+    mask &= rows[:, None] & cols[None, :]
     if not mask.any() or mask.sum() * scale**2 < MIN_HAIR * face_area:
         return {"hair": {"color": dict(NO_HAIR), "polygons": []}}
     polygons = trace(mask, left, top, scale)
