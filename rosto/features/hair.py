@@ -1,7 +1,8 @@
 """hair: our small segmentation net on a square around each face → polygons and a colour.
 
 The region (``REGION_SCALE`` face boxes wide, raised by ``REGION_RAISE``) holds the hair of
-nearly every head while keeping the face large enough at 160² to find its outline. The mask
+nearly every head while keeping the face large enough at 160² to find its outline. The net
+sees each region and its mirror image in one batch and their maps are averaged. The mask
 comes back to image pixels as simplified outer polygons, several when the hair is split (long
 hair on both shoulders). The colour is the median Lab colour of the inner hair pixels once
 the brightest and darkest fifth are dropped (highlights, shadows), named by the nearest entry
@@ -12,6 +13,7 @@ of ``hair_palette.json``. Too little hair (bald, covered) answers no polygons an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 
 import cv2
@@ -48,10 +50,16 @@ def _regions(analysis: Analysis) -> np.ndarray:
     return regions(np.stack([face.box for face in analysis.faces]))
 
 
+def mirrored_mean(net: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+    """(N, 160, 160) mean of the net's maps of each crop and of its mirror image, in one run:
+    the two views disagree mostly on uncertain outlines, and averaging them measured better."""
+    probs = net(np.concatenate([batch, batch[:, :, ::-1]])).reshape(2, -1, INPUT, INPUT)
+    return (probs[0] + probs[1][:, :, ::-1]) / 2
+
+
 def _probabilities(analysis: Analysis) -> np.ndarray:
     batch = alignment.crops(analysis.image, _regions(analysis), INPUT)
-    (probs,) = models.run(MODEL, batch)
-    return probs.reshape(-1, INPUT, INPUT)
+    return mirrored_mean(lambda x: models.run(MODEL, x)[0], batch)
 
 
 def probabilities(analysis: Analysis) -> np.ndarray:

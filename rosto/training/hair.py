@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from rosto import alignment
 from rosto.analysis import Analysis
-from rosto.features.hair import INPUT, MODEL, face_hair, regions
+from rosto.features.hair import INPUT, MODEL, face_hair, mirrored_mean, regions
 from rosto.training import data
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.data import load, load_mask
@@ -167,7 +167,7 @@ def served_ious(model: nn.Module, split: str, data_dir: Path) -> dict[str, list[
         if analysis is not None:
             region = regions(analysis.faces[0].box[None])
             crop = alignment.crops(image, region, INPUT)
-            probs = predict(model, crop)[0]
+            probs = mirrored_mean(lambda x: predict(model, x), crop)[0]
             hair = face_hair(image, probs, region[0], analysis.faces[0].area)["hair"]
             score = iou(polygon_mask(hair["polygons"], image.shape), truth)
         out.setdefault(dataset, []).append(score)
