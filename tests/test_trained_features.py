@@ -87,6 +87,17 @@ def test_no_visible_hair_gives_no_polygons_and_no_colour(astronaut, face_area):
     assert value == {"hair": {"color": {"hex": None, "name": "none"}, "polygons": []}}
 
 
+@pytest.mark.parametrize("probability, has_hair", [(0.65, False), (0.95, True)])
+def test_a_guessed_cap_of_hair_is_no_hair(astronaut, probability, has_hair):
+    """The same large cap above the face: answered only when the net is sure of it."""
+    region = np.array([100.0, 0.0, 400.0, 300.0])
+    probs = np.zeros((hair.INPUT, hair.INPUT), np.float32)
+    probs[20:70, 40:120] = probability
+    value = hair.face_hair(astronaut, probs, region, 80.0 * 80.0)["hair"]
+    assert bool(value["polygons"]) is has_hair
+    assert (value["color"]["name"] != "none") is has_hair
+
+
 def test_colour_ignores_highlights_and_shadows():
     rng = np.random.default_rng(0)
     blond = np.array([196, 162, 118]) + rng.normal(0, 6, (700, 3))

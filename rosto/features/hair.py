@@ -33,6 +33,7 @@ MASK_SIDE = 384  # the mask is traced at most at this resolution
 SIMPLIFY = 0.004  # polygon tolerance, in region sides
 MIN_PART = 0.1  # a separate hair part smaller than this share of the largest one is dropped
 MIN_HAIR = 0.02  # hair area under this share of the face box area means "no hair"
+MIN_CONFIDENCE = 0.72  # hair pixels averaging a lower probability are the net guessing: no hair
 NO_HAIR = {"hex": None, "name": "none"}
 
 
@@ -116,7 +117,8 @@ def face_hair(image: np.ndarray, probs: np.ndarray, region: np.ndarray, face_are
     """One face's ``hair`` value from its region's probability map."""
     left, top, side = alignment.squares(region[None])[0]
     res = int(min(MASK_SIDE, max(INPUT, round(side))))
-    mask = cv2.resize(probs, (res, res), interpolation=cv2.INTER_LINEAR) >= THRESHOLD
+    resized = cv2.resize(probs, (res, res), interpolation=cv2.INTER_LINEAR)
+    mask = resized >= THRESHOLD
     # Only pixels inside the image count (the region is padded with black beyond it).
     scale = side / res
     h, w = image.shape[:2]
@@ -124,7 +126,11 @@ def face_hair(image: np.ndarray, probs: np.ndarray, region: np.ndarray, face_are
     cols = (centres + left >= 0) & (centres + left < w)
     rows = (centres + top >= 0) & (centres + top < h)
     mask &= rows[:, None] & cols[None, :]
-    if not mask.any() or mask.sum() * scale**2 < MIN_HAIR * face_area:
+    if (
+        not mask.any()
+        or mask.sum() * scale**2 < MIN_HAIR * face_area
+        or resized[mask].mean() < MIN_CONFIDENCE
+    ):
         return {"hair": {"color": dict(NO_HAIR), "polygons": []}}
     polygons = trace(mask, left, top, scale)
     pixels = alignment.crops(image, region[None], res)[0]
