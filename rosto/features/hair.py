@@ -1,7 +1,7 @@
 """hair: our small segmentation net on a square around each face → polygons and a colour.
 
 The region (``REGION_SCALE`` face boxes wide, raised by ``REGION_RAISE``) holds the hair of
-nearly every head while keeping the face large enough at 160² to find its outline. The net
+nearly every head while keeping the face large enough at 192² to find its outline. The net
 sees each region and its mirror image in one batch and their maps are averaged. The mask
 comes back to image pixels as simplified outer polygons, several when the hair is split (long
 hair on both shoulders). The colour is the median Lab colour of the inner hair pixels once
@@ -26,14 +26,14 @@ from rosto.models import WEIGHTS_DIR
 from rosto.response import points
 
 MODEL = "hair"
-INPUT = 160
+INPUT = 192
 REGION_SCALE, REGION_RAISE = 3.6, 0.25  # region side / face box side; shift up / box height
 THRESHOLD = 0.5
 MASK_SIDE = 384  # the mask is traced at most at this resolution
 SIMPLIFY = 0.004  # polygon tolerance, in region sides
 MIN_PART = 0.1  # a separate hair part smaller than this share of the largest one is dropped
 MIN_HAIR = 0.02  # hair area under this share of the face box area means "no hair"
-MIN_CONFIDENCE = 0.72  # hair pixels averaging a lower probability are the net guessing: no hair
+MIN_CONFIDENCE = 0.8  # hair pixels averaging a lower probability are the net guessing: no hair
 NO_HAIR = {"hex": None, "name": "none"}
 
 
@@ -52,7 +52,7 @@ def _regions(analysis: Analysis) -> np.ndarray:
 
 
 def mirrored_mean(net: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
-    """(N, 160, 160) mean of the net's maps of each crop and of its mirror image, in one run:
+    """(N, INPUT, INPUT) mean of the net's maps of each crop and of its mirror image, in one run:
     the two views disagree mostly on uncertain outlines, and averaging them measured better."""
     probs = net(np.concatenate([batch, batch[:, :, ::-1]])).reshape(2, -1, INPUT, INPUT)
     return (probs[0] + probs[1][:, :, ::-1]) / 2
@@ -64,7 +64,7 @@ def _probabilities(analysis: Analysis) -> np.ndarray:
 
 
 def probabilities(analysis: Analysis) -> np.ndarray:
-    """(N, 160, 160) hair probability over each face's region."""
+    """(N, INPUT, INPUT) hair probability over each face's region."""
     return analysis.shared("hair_probabilities", _probabilities)
 
 

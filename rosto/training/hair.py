@@ -1,4 +1,4 @@
-"""Train the hair segmenter: hair regions → a small U-Net → ``hair.onnx`` (160² probabilities).
+"""Train the hair segmenter: hair regions → a small U-Net → ``hair.onnx`` (192² probabilities).
 
 Regions come from the serving pipeline (detector box → ``rosto.features.hair.regions``) at
 1.25× the served extent so training can jitter scale, angle and position. Photos where no
@@ -80,9 +80,9 @@ def block(cin: int, cout: int) -> nn.Sequential:
 
 
 class HairNet(nn.Module):
-    """A U-Net whose stride-2 stem works at 80², five levels down to 5² for the context of a
-    whole head, and bilinear logits back to 160²: hair outlines are smooth at that scale.
-    NHWC RGB 0..255 in, (N, 160, 160) logits out."""
+    """A U-Net whose stride-2 stem works at half the input (96² of 192²), five levels down to
+    6² for the context of a whole head, and bilinear logits back to the input size: hair
+    outlines are smooth at that scale. NHWC RGB 0..255 in, (N, S, S) logits out."""
 
     def __init__(self, widths: tuple[int, ...] = WIDTHS):
         super().__init__()
@@ -113,7 +113,7 @@ class HairNet(nn.Module):
 
 
 class Exported(nn.Module):
-    """The served graph: hair probabilities (N, 160, 160)."""
+    """The served graph: hair probabilities (N, S, S)."""
 
     def __init__(self, net: HairNet):
         super().__init__()
