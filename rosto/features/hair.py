@@ -6,7 +6,8 @@ sees each region and its mirror image in one batch and their maps are averaged. 
 comes back to image pixels as simplified outer polygons, several when the hair is split (long
 hair on both shoulders). The colour is the median Lab colour of the inner hair pixels once
 the brightest and darkest fifth are dropped (highlights, shadows), named by the nearest entry
-of ``hair_palette.json``. Too little hair (bald, covered) answers no polygons and the colour
+of ``hair_palette.json``. Too little hair (bald, covered), or hair the net is unsure of (its
+guesses at caps, helmets and bald crowns), answers no polygons and the colour
 ``{"hex": null, "name": "none"}`` rather than a colour measured on skin or a hat.
 """
 
