@@ -9,6 +9,8 @@ also keeps Pillow's rarer, less-audited plugins away from client bytes.
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image
@@ -18,6 +20,8 @@ from rosto.errors import RostoError
 MAX_BYTES = 4 * 1024 * 1024  # API.md: "at most 4 MB (4 × 1024 × 1024 bytes)"
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes phones' MPO files
 _FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+# What the Python facade accepts: a file path, the file's bytes, a Pillow image or pixels.
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 _ORIENTATION_FIX = {  # EXIF orientation → the transform that shows the image upright
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -48,23 +52,69 @@ def decode(data: bytes, max_pixels: int, max_bytes: int | None = MAX_BYTES) -> n
         raise _unsupported(
             f"the data is not a {_FORMAT_NAMES} image: send an image in one of these formats"
         ) from exc
-    width, height = im.size
+    _check_pixels(*im.size, max_pixels)
+    try:
+        return from_pil(im)
+    except Exception as exc:
+        raise _unsupported(
+            f"the {im.format} image is truncated or corrupt ({exc}): send the complete file"
+        ) from exc
+
+
+def from_pil(im: Image.Image) -> np.ndarray:
+    """A Pillow image → (H, W, 3) uint8 RGB as displayed: the pixels ``decode`` would give.
+
+    Loads the first frame only (GIF, WebP, TIFF); raises on truncated data.
+    """
+    im.load()
+    rgb = _to_rgb(im)
+    transpose = _ORIENTATION_FIX.get(_orientation(im))
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+    return np.ascontiguousarray(np.asarray(rgb))
+
+
+def load(image: ImageSource, max_pixels: int) -> np.ndarray:
+    """What the Python facade accepts → the array ``decode`` would give the server.
+
+    A path or bytes are decoded as an upload is (no byte limit: the file is local already); a
+    Pillow image is oriented and converted as a decoded one; an array is taken as RGB (H, W, 3),
+    RGBA (H, W, 4, composited on white) or grey (H, W), uint8.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image = Path(image).read_bytes()
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return decode(bytes(image), max_pixels, max_bytes=None)
+    if isinstance(image, np.ndarray):
+        _check_array(image)
+        _check_pixels(image.shape[1], image.shape[0], max_pixels)
+        if image.ndim == 3 and image.shape[2] == 3:
+            return np.ascontiguousarray(image)  # already what decode gives: no copy
+        image = Image.fromarray(np.ascontiguousarray(image))
+    if not isinstance(image, Image.Image):
+        raise TypeError(
+            f"cannot analyse a {type(image).__name__}: pass a file path, the file's bytes, "
+            "a PIL image or a numpy array"
+        )
+    _check_pixels(*image.size, max_pixels)
+    return from_pil(image)
+
+
+def _check_array(array: np.ndarray) -> None:
+    shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+    if array.dtype != np.uint8 or not shape_ok:
+        raise TypeError(
+            f"cannot analyse a {array.dtype} array of shape {array.shape}: pass uint8 pixels, "
+            "(H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grey"
+        )
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise too_large(
             f"the image is {width}×{height} = {width * height} pixels, over the limit of "
             f"{max_pixels} pixels"
         )
-    try:
-        im.load()  # the first frame only (GIF, WebP, TIFF); raises on truncated data
-        rgb = _to_rgb(im)
-    except Exception as exc:
-        raise _unsupported(
-            f"the {im.format} image is truncated or corrupt ({exc}): send the complete file"
-        ) from exc
-    transpose = _ORIENTATION_FIX.get(_orientation(im))
-    if transpose is not None:
-        rgb = rgb.transpose(transpose)
-    return np.ascontiguousarray(np.asarray(rgb))
 
 
 def too_large(reason: str) -> RostoError:
