@@ -111,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        http="rosto.server.protocol:RostoH11Protocol",  # JSON 400s, stalled clients closed
     )
     return 0
 

@@ -48,6 +48,16 @@ class Settings:
     allow_private_urls: bool = _option(
         "let url= reach private and loopback addresses (for tests only: unsafe)", False
     )
+    fetch_timeout: float = _option(
+        "seconds a url= download may take in all, headers and redirects included "
+        "(connect: at most 5 s of it, a pause between reads: at most 10 s)",
+        20.0,
+    )
+    client_timeout: float = _option(
+        "seconds a client has to send a request's headers, and the longest pause in its body, "
+        "before the connection is closed",
+        5.0,
+    )
     disabled_features: str = _option(
         "comma-separated features this server refuses, e.g. ethnicity,gender", ""
     )

@@ -15,6 +15,7 @@ class RostoError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        message = _printable(message)
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -174,3 +175,11 @@ def specific(err: RostoError) -> RostoError:
     if type(err) is not RostoError and type(err) is not RetryLater:
         return err
     return from_code(err.code, err.message, err.status, getattr(err, "retry_after", None))
+
+
+def _printable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode escaped (a lone surrogate becomes ``\\ud800``).
+
+    Messages quote the client's input back; encoding them as JSON must not fail.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -16,10 +16,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import httpcore
 import httpx
 
 from rosto import __version__
@@ -28,6 +31,7 @@ from rosto.imageio import MAX_BYTES, too_large
 
 MAX_REDIRECTS = 3
 _HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # after IDNA encoding
+_INET_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")  # inet_aton's numbers
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: embeds an IPv4 address
 
 Resolver = Callable[[str, int], list[str]]
@@ -35,11 +39,20 @@ Resolver = Callable[[str, int], list[str]]
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds: to connect, between two reads, and for the whole download with redirects."""
+    """Seconds: to connect, between two reads, and for the whole download with redirects.
+
+    The total counts everything, response headers included: a server trickling its headers a
+    byte at a time is cut off like one trickling its body.
+    """
 
     connect: float = 5.0
     read: float = 10.0
     total: float = 20.0
+
+    @classmethod
+    def within(cls, total: float) -> Timeouts:
+        """The default timeouts, none longer than ``total`` (the ``fetch_timeout`` setting)."""
+        return cls(min(cls.connect, total), min(cls.read, total), total)
 
 
 DEFAULT_TIMEOUTS = Timeouts()
@@ -78,12 +91,20 @@ def fetch(
     """
     deadline = time.monotonic() + timeouts.total
     timeout = httpx.Timeout(timeouts.read, connect=timeouts.connect)
-    headers = {"User-Agent": f"Rosto/{__version__} (image fetch)", "Accept": "image/*"}
+    headers = {
+        "User-Agent": f"Rosto/{__version__} (image fetch)",
+        "Accept": "image/*",
+        "Accept-Encoding": "identity",  # images are compressed already; see _read
+    }
     # No keep-alive: a connection is bound to the name it was verified for, and every hop
     # connects to its own vetted address. No proxies from the environment either.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(
-        timeout=timeout, limits=limits, trust_env=False, transport=transport, headers=headers
+        timeout=timeout,
+        limits=limits,
+        trust_env=False,
+        transport=transport or _transport_until(deadline),
+        headers=headers,
     ) as client:
         target = _parse(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -93,8 +114,83 @@ def fetch(
             outcome = _get(client, target, addresses, deadline)
             if isinstance(outcome, bytes):
                 return outcome
-            target = _parse(str(target.join(outcome)))
+            target = _redirect(target, outcome)
         raise _failed(target, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _transport_until(deadline: float) -> httpx.HTTPTransport:
+    """httpx's transport whose sockets never wait past ``deadline`` (time.monotonic()).
+
+    httpx's read timeout restarts with every byte, so it alone cannot bound a download; each
+    socket operation here gets at most the time left. httpx has no parameter for the network
+    backend, so the connection pool is replaced by one built with it (as httpx builds it).
+    """
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_keepalive_connections=0,
+        network_backend=_DeadlineBackend(deadline),
+    )
+    return transport
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, its streams clamped to a deadline."""
+
+    def __init__(self, deadline: float):
+        self._backend = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _clamp(timeout, self._deadline, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float):
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout, self._deadline, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout, self._deadline, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _clamp(timeout, self._deadline, httpcore.ConnectTimeout)
+        tls = self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+def _clamp(timeout: float | None, deadline: float, expired: type[Exception]) -> float:
+    """``timeout`` cut to the time left before ``deadline``; ``expired`` once none is left."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the download's total time is up")
+    return left if timeout is None else min(timeout, left)
 
 
 def _bad_url(message: str) -> RostoError:
@@ -104,7 +200,7 @@ def _bad_url(message: str) -> RostoError:
 def _parse(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: a lone surrogate
         raise _bad_url(f"the url {url!r} is malformed ({exc}): send a full http(s) URL") from exc
     if parsed.scheme not in ("http", "https"):
         raise _bad_url(
@@ -114,23 +210,101 @@ def _parse(url: str) -> httpx.URL:
     host = parsed.raw_host.decode("ascii")
     if not _HOST_NAME.fullmatch(host) and ":" not in host:  # ":": IPv6, checked by httpx
         raise _bad_url(f"the url {url!r} has no valid host name: send a full http(s) URL")
+    if "%" in host:
+        raise _bad_url(
+            f"the url {url!r} names a network interface (an IPv6 zone id): only images on "
+            "public hosts can be fetched"
+        )
     return parsed
 
 
-def _vetted_addresses(url: httpx.URL, allow_private: bool, resolver: Resolver) -> list[str]:
-    host = url.raw_host.decode("ascii")
+def _redirect(url: httpx.URL, location: str | None) -> httpx.URL:
+    """The next hop of a redirect; 502 without a Location, 400 for a malformed or non-http one."""
+    if not location:
+        raise _failed(url, "the server answered a redirect without a Location")
     try:
-        addresses = resolver(host, url.port or (443 if url.scheme == "https" else 80))
+        joined = str(url.join(location))
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise _bad_url(
+            f"the url redirects to {location!r}, which is malformed or not http(s) ({exc}): only "
+            "http and https URLs of public hosts can be fetched"
+        ) from exc
+    return _parse(joined)
+
+
+def host_address(host: str) -> str | None:
+    """The IP address that ``host`` (lower case, without brackets) spells, or None for a name.
+
+    ValueError for a number out of range.
+
+    Covers every form a resolver reads as an address without asking DNS, so none of them can
+    be mistaken for a name: IPv6, dotted IPv4 and the inet_aton short forms (``127.1``,
+    ``2130706433``, ``0x7f.0.0.1``, ``0177.0.0.1``). Trailing dots are dropped first.
+    """
+    host = host.rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_INET_PART.fullmatch(p) for p in parts):
+        return None
+    values = [_inet_number(p) for p in parts]
+    last_bits = 8 * (5 - len(parts))  # the last part fills every byte the others leave
+    if any(v > 255 for v in values[:-1]) or values[-1] >= 1 << last_bits:
+        raise ValueError(f"{host!r} is written as an IPv4 address but is out of range")
+    number = values[-1]
+    for index, value in enumerate(values[:-1]):
+        number |= value << (24 - 8 * index)
+    return str(ipaddress.IPv4Address(number))
+
+
+def _inet_number(part: str) -> int:
+    if part[:2].lower() == "0x":
+        return int(part[2:] or "0", 16)
+    if len(part) > 1 and part.startswith("0"):
+        return int(part[1:], 8)
+    return int(part)
+
+
+def _is_local_name(host: str) -> bool:
+    """``localhost`` and every name under it (RFC 6761): loopback without asking anyone."""
+    host = host.rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _vetted_addresses(url: httpx.URL, allow_private: bool, resolver: Resolver) -> list[str]:
+    """The addresses to connect to: a literal address as it is, a name as it resolves.
+
+    Addresses spelled in the URL and local names are judged before any lookup.
+    """
+    host = url.raw_host.decode("ascii").lower()
+    try:
+        literal = host_address(host)
+    except ValueError as exc:
+        raise _bad_url(f"the url's host is not a valid address ({exc})") from exc
+    if not allow_private and (
+        _is_local_name(host) or (literal is not None and not is_public(literal))
+    ):
+        raise _refused(url, literal or host)
+    if literal is not None:
+        return [literal]
+    try:
+        addresses = resolver(host.rstrip("."), url.port or (443 if url.scheme == "https" else 80))
     except (OSError, UnicodeError) as exc:
         raise _failed(url, f"its host name does not resolve ({exc})") from exc
     if not allow_private:
         private = [a for a in addresses if not is_public(a)]
         if private or not addresses:
-            raise _bad_url(
-                f"the url's host {url.host!r} is or resolves to a non-public address "
-                f"({', '.join(private) or 'none'}): only images on public hosts can be fetched"
-            )
+            raise _refused(url, ", ".join(private) or "none")
     return addresses
+
+
+def _refused(url: httpx.URL, addresses: str) -> RostoError:
+    return _bad_url(
+        f"the url's host {url.host!r} is or resolves to a non-public address "
+        f"({addresses}): only images on public hosts can be fetched"
+    )
 
 
 def _get(
@@ -155,6 +329,11 @@ def _get(
             raise _timed_out(url) from exc
         except httpx.HTTPError as exc:
             raise _failed(url, str(exc)) from exc
+        except httpx.InvalidURL as exc:  # httpx reads a redirect's Location as it arrives
+            raise _bad_url(
+                f"the url {url} redirects to a malformed or non-http(s) url ({exc}): only http "
+                "and https URLs of public hosts can be fetched"
+            ) from exc
         try:
             return _read(response, url, deadline)
         finally:
@@ -164,15 +343,18 @@ def _get(
 
 def _read(response: httpx.Response, url: httpx.URL, deadline: float) -> bytes | str:
     if response.is_redirect:
-        return response.headers["Location"]
+        return response.headers.get("Location", "")
     if not response.is_success:
         raise _failed(url, f"the server answered HTTP {response.status_code}")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):  # a gzip bomb inflates a thousandfold; images gain nothing
+        raise _failed(url, f"the server sent the image with Content-Encoding {encoding!r}")
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BYTES:
         raise too_large(f"the image at the url is {declared} bytes, over {MAX_BYTES} bytes")
     body = bytearray()
     try:
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_bytes():  # not decoded: encoded bodies are refused above
             body += chunk
             if len(body) > MAX_BYTES:
                 raise too_large(f"the image at the url is over {MAX_BYTES} bytes")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     unsized: bool = False  # no Content-Length: the size shows only while reading the body
     delay: float = 0.0  # seconds to stall before the body
+    writer: Callable[[BinaryIO], None] | None = None  # writes the whole raw response instead
 
 
 class LocalServer:
@@ -52,6 +54,11 @@ class LocalServer:
                 route = server.routes.get(self.path, Route(status=404))
                 if callable(route):
                     route = route(server)
+                self.close_connection = True
+                if route.writer is not None:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        route.writer(self.wfile)
+                    return
                 self.send_response(route.status)
                 for name, value in route.headers.items():
                     self.send_header(name, value)

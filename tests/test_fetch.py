@@ -7,13 +7,16 @@ the byte limits and timeouts with a real server on 127.0.0.1 and private address
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
+from hostile_http import hostile_routes, serve
 from local_http import LocalServer, Route
 
+from rosto.config import Settings
 from rosto.errors import RostoError
-from rosto.fetch import Timeouts, fetch, is_public
+from rosto.fetch import Timeouts, fetch, host_address, is_public
 from rosto.imageio import MAX_BYTES
 
 PUBLIC_IP = "93.184.215.14"
@@ -225,3 +228,86 @@ def test_closed_port_fails():
         port = probe.getsockname()[1]
     err = refusal(f"http://127.0.0.1:{port}/photo.jpg", allow_private=True)
     assert (err.status, err.code) == (502, "fetch_failed")
+
+
+def test_a_lone_surrogate_in_the_url_is_a_bad_url():
+    err = refusal("http://photos.test/\ud800.jpg", resolver=no_lookup)
+    assert (err.status, err.code) == (400, "bad_url")
+    err.message.encode("utf-8")  # the message quotes the url, escaped
+
+
+def no_lookup(host: str, port: int) -> list[str]:
+    raise AssertionError(f"{host} was looked up: it should have been refused before")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1./photo.jpg",
+        "http://127.0.0.1../photo.jpg",
+        "http://localhost./photo.jpg",
+        "http://LocalHost/photo.jpg",
+        "http://photos.localhost/photo.jpg",
+        "http://[::1%25lo]/photo.jpg",
+        "http://[fe80::1%25eth0]/photo.jpg",
+        "http://127.1/photo.jpg",
+        "http://0x7f000001/photo.jpg",
+        "http://0177.0.0.1/photo.jpg",
+        "http://10.0.0.1./photo.jpg",
+    ],
+)
+def test_loopback_spellings_are_refused_before_any_lookup(url):
+    err = refusal(url, resolver=no_lookup)
+    assert (err.status, err.code) == (400, "bad_url")
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1"), ("127.0.0.1.", "127.0.0.1"), ("127.1", "127.0.0.1"),
+        ("127.0.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"), ("0177.0.0.01", "127.0.0.1"), ("0", "0.0.0.0"),
+        ("0x7F.0x0.0X0.0x1", "127.0.0.1"), ("::ffff:7f00:1", "::ffff:7f00:1"),
+        ("photos.test", None), ("1.2.3.4.5", None), ("08.0.0.1", None), ("0x", "0.0.0.0"),
+    ],
+)  # fmt: skip
+def test_host_address_reads_every_numeric_form(host, address):
+    assert host_address(host) == address
+
+
+@pytest.mark.parametrize("host", ["256.0.0.1", "1.2.3.256", "1.16777216", "4294967296"])
+def test_numeric_hosts_out_of_range_are_not_names(host):
+    with pytest.raises(ValueError):
+        host_address(host)
+    assert refusal(f"http://{host}/a.jpg", resolver=no_lookup).code == "bad_url"
+
+
+def test_the_documented_timeouts():
+    assert Timeouts() == Timeouts(connect=5.0, read=10.0, total=20.0)  # README's figures
+    assert Timeouts.within(Settings().fetch_timeout) == Timeouts()
+    assert Timeouts.within(2) == Timeouts(connect=2, read=2, total=2)
+
+
+FAST = Timeouts(connect=1.0, read=1.0, total=2.0)
+HOSTILE = hostile_routes(PHOTO)
+
+
+@pytest.fixture(scope="module")
+def hostile_site():
+    with serve(HOSTILE) as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=HOSTILE)
+def test_hostile_image_servers(hostile_site, path):
+    expected = HOSTILE[path]
+    start = time.monotonic()
+    if expected.status == 200:
+        assert fetch(hostile_site.url(path), allow_private=True, timeouts=FAST) == PHOTO
+        return
+    err = refusal(hostile_site.url(path), allow_private=True, timeouts=FAST)
+    elapsed = time.monotonic() - start
+    assert (err.status, err.code) == (expected.status, expected.code), err.message
+    assert elapsed < FAST.total + 1.0  # the total deadline holds, response headers included
+    if expected.slow:
+        assert elapsed > FAST.total - 0.5  # cut by the deadline, not by another error

@@ -311,6 +311,35 @@ BAD_INPUTS: dict[str, tuple[Case, int, str]] = {
     "image as a text field": (lambda c: {"data": {"image": "abc"}}, 400, "bad_request"),
     "bad base64": (lambda c: {"json": {"image_base64": "!!not base64!!"}}, 400, "bad_request"),
     "json array body": (lambda c: {"json": ["age"]}, 400, "bad_request"),
+    "json nested 100000 deep": (
+        lambda c: {"data": b"[" * 100_000 + b"]" * 100_000,
+                   "headers": {"Content-Type": "application/json"}},
+        400, "bad_request",
+    ),
+    "features nested 5000 deep": (
+        lambda c: {"data": b'{"features": ' + b"[" * 5000 + b"]" * 5000 + b', "url": "x"}',
+                   "headers": {"Content-Type": "application/json"}},
+        400, "bad_request",
+    ),
+    "lone surrogate feature in json": (
+        lambda c: {"json": {"features": "\ud800", "image_base64": "AAAA"}},
+        422, "unknown_feature",
+    ),
+    "lone surrogate in the url's path": (
+        lambda c: {"json": {"url": "http://photos.example/\ud800.jpg"}}, 400, "bad_url"
+    ),
+    "url to 127.0.0.1. (trailing dot)": (
+        lambda c: {"data": {"url": f"http://127.0.0.1.:{c.photo_host.port}/astronaut.jpg"}},
+        400, "bad_url",
+    ),
+    "url to localhost. (trailing dot)": (
+        lambda c: {"data": {"url": f"http://localhost.:{c.photo_host.port}/astronaut.jpg"}},
+        400, "bad_url",
+    ),
+    "url to [::1%25lo] (zone id)": (
+        lambda c: {"data": {"url": f"http://[::1%25lo]:{c.photo_host.port}/astronaut.jpg"}},
+        400, "bad_url",
+    ),
     "text/plain body": (
         lambda c: {"data": b"features=age", "headers": {"Content-Type": "text/plain"}},
         400, "bad_request",
@@ -330,7 +359,8 @@ def test_bad_input(server, token, jpeg, photo_host, case, status, code):
     assert error["code"] == code
     assert len(error["message"]) > 20
     if code == "unknown_feature":
-        assert "wings" in error["message"] and "age, bounds" in error["message"]
+        assert "age, bounds" in error["message"]
+        assert "wings" in error["message"] or "\\ud800" in error["message"]
 
 
 def test_still_answers_after_bad_input(server, token, jpeg):

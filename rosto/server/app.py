@@ -26,7 +26,7 @@ from rosto import __version__, detection, models
 from rosto.config import Settings
 from rosto.errors import RetryLater, RostoError
 from rosto.features import resolve
-from rosto.fetch import fetch
+from rosto.fetch import Timeouts, fetch
 from rosto.imageio import decode
 from rosto.pipeline import analyze
 from rosto.server.auth import authorize
@@ -180,7 +180,11 @@ def _analyze(
     start = time.perf_counter()
     data = body.source
     if isinstance(data, str):
-        data = fetch(data, allow_private=settings.allow_private_urls)
+        data = fetch(
+            data,
+            allow_private=settings.allow_private_urls,
+            timeouts=Timeouts.within(settings.fetch_timeout),
+        )
         timings["fetch"] = time.perf_counter() - start
         start = time.perf_counter()
     image = decode(data, settings.max_pixels)

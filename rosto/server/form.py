@@ -18,7 +18,7 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from rosto.errors import RostoError
 from rosto.imageio import MAX_BYTES, too_large
@@ -83,6 +83,13 @@ class ImageRequest:
 
 async def read_request(request: Request) -> ImageRequest:
     """Parse the body by its content type; 400, or 413 past the size limit."""
+    try:
+        return await _read_body(request)
+    except ClientDisconnect as exc:  # e.g. closed by the server for stalling (protocol.py)
+        raise _bad_request("the connection closed before the whole body arrived") from exc
+
+
+async def _read_body(request: Request) -> ImageRequest:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = _JSON_LIMIT if media_type == "application/json" else _FORM_LIMIT
     declared = request.headers.get("content-length", "")
@@ -143,6 +150,10 @@ def _from_json(body: bytes) -> ImageRequest:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _bad_request(f"the body is not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # arrays or objects nested thousands deep
+        raise _bad_request(
+            'the JSON body is nested too deeply: send a flat object, e.g. {"features": "age", ...}'
+        ) from exc
     if not isinstance(payload, dict):
         raise _bad_request('the JSON body must be an object, e.g. {"features": "age", "url": ...}')
     features = payload.get("features")
