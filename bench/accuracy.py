@@ -18,10 +18,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from bench import datasets
 from rosto.pipeline import analyze
+from rosto.training import expressions
 from rosto.training.metrics import age_band, confusion, grouped, polygon_mask
 from rosto.training.metrics import iou as mask_iou
 
@@ -139,18 +141,85 @@ def gender_celeba(limit: int | None) -> dict:
     return {"faces": len(correct), "missed": missed, "gender accuracy": float(np.mean(correct))}
 
 
-def emotion(limit: int | None) -> dict:
-    by_class: dict[str, list[bool]] = defaultdict(list)
+EMOTION_PER_CLASS = {"photos": 150, "posed": 100, "fer": 300}  # dev faces per class at most
+FER_ENLARGED = 4
+
+
+def per_class(items: list, label_of: Callable, cap: int, limit: int | None) -> list:
+    """At most ``cap`` items per class (``limit`` over the classes), evenly spaced in each."""
+    by_class: dict[str, list] = defaultdict(list)
+    for item in items:
+        by_class[label_of(item)].append(item)
+    share = min(cap, limit // len(by_class)) if limit else cap
+    return [item for _, group in sorted(by_class.items()) for item in limited(group, share)]
+
+
+def emotion_scores(outcomes: dict[str, list[bool]], missed: int, prefix: str = "") -> dict:
+    """Balanced accuracy (every class weighs the same, as in a set balanced per class), then
+    each class's accuracy and its number of faces."""
+    balanced = float(np.mean([np.mean(v) for v in outcomes.values()]))
+    out = {f"{prefix}faces": sum(len(v) for v in outcomes.values()), f"{prefix}missed": missed,
+           f"{prefix}balanced accuracy": balanced}  # fmt: skip
+    for c, v in sorted(outcomes.items()):
+        out[f"{prefix}{c} (n={len(v)})"] = float(np.mean(v))
+    return out
+
+
+def emotion_answers(items: list, image_of: Callable) -> tuple[dict[str, list[bool]], int]:
+    """Per class, whether the largest face's emotion matches; and how many photos had no face."""
+    outcomes: dict[str, list[bool]] = defaultdict(list)
     missed = 0
-    for path, expected in limited(datasets.fer_dev(), limit):
-        faces = analyze(datasets.load(path), ["emotion"])
+    for path, expected, *_ in items:
+        faces = analyze(image_of(path), ["emotion"])
         if not faces:
             missed += 1
             continue
-        by_class[expected].append(faces[0]["emotion"]["value"] == expected)
-    out = {"faces": sum(len(v) for v in by_class.values()), "missed": missed,
-           "accuracy": float(np.mean([c for v in by_class.values() for c in v]))}  # fmt: skip
-    out.update({f"accuracy {c}": float(np.mean(v)) for c, v in sorted(by_class.items())})
+        outcomes[expected].append(faces[0]["emotion"]["value"] == expected)
+    return outcomes, missed
+
+
+def unprepared(*names: str) -> dict | None:
+    """A row saying how to bring the cached sets in, when one of ``names`` is missing."""
+    missing = [n for n in names if not expressions.available(n)]
+    if not missing:
+        return None
+    return {"skipped": f"{', '.join(missing)} not prepared: python -m tools.prepare_expressions"}
+
+
+def emotion_photos(limit: int | None) -> dict:
+    """Crowd-labelled web photos (the dev third of people), at most 150 per class."""
+    if skipped := unprepared(expressions.PHOTOS):
+        return skipped
+    items = per_class(list(expressions.cached(expressions.PHOTOS, "dev")), lambda i: i[1],
+                      EMOTION_PER_CLASS["photos"], limit)  # fmt: skip
+    return emotion_scores(*emotion_answers(items, datasets.load))
+
+
+def emotion_posed(limit: int | None) -> dict:
+    """Posed photos of the dev third of people: Taiwanese (256² colour), CK+ (48² grey)."""
+    if skipped := unprepared(*expressions.POSED):
+        return skipped
+    out: dict = {}
+    for name in expressions.POSED:
+        items = per_class(list(expressions.cached(name, "dev")), lambda i: i[1],
+                          EMOTION_PER_CLASS["posed"], limit)  # fmt: skip
+        out.update(emotion_scores(*emotion_answers(items, datasets.load), prefix=f"{name} "))
+    return out
+
+
+def enlarged(path: Path) -> np.ndarray:
+    image = datasets.load(path)
+    size = (image.shape[1] * FER_ENLARGED, image.shape[0] * FER_ENLARGED)
+    return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+
+def emotion_fer(limit: int | None) -> dict:
+    """FER2013 dev chips, at most 300 per class: at 48 px as they are, and enlarged ×4
+    (bicubic), as a client's larger photo of the same face would be."""
+    items = per_class(list(expressions.fer2013("dev")), lambda i: i[1], EMOTION_PER_CLASS["fer"],
+                      limit)  # fmt: skip
+    out = emotion_scores(*emotion_answers(items, datasets.load), prefix="48 px ")
+    out.update(emotion_scores(*emotion_answers(items, enlarged), prefix=f"×{FER_ENLARGED} "))
     return out
 
 
@@ -266,7 +335,12 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
         "glasses/ CelebA faces, Male attribute (unseen by every model)",
         gender_celeba,
     ),
-    "emotion": ("fer2013/dev (7 classes)", emotion),
+    "emotion_photos": (
+        "crowd-labelled web photos (muxspace/facial_expressions), dev people, ≤150 per class",
+        emotion_photos,
+    ),
+    "emotion_fer": ("fer2013/dev chips, ≤300 per class, 48 px and enlarged ×4", emotion_fer),
+    "emotion_posed": ("posed photos (Taiwanese, CK+48), dev people, ≤100 per class", emotion_posed),
     "smile": ("smile/ GENKI-4K", smile),
     "ethnicity": ("utkface/dev without `others` (4 classes)", ethnicity),
     "glasses": ("glasses/ dev fifth: CelebA faces, sunglasses selfies", glasses),
