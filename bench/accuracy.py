@@ -24,8 +24,17 @@ import numpy as np
 from bench import datasets
 from rosto.pipeline import analyze
 from rosto.training import expressions
-from rosto.training.metrics import age_band, confusion, grouped, polygon_mask
+from rosto.training.metrics import (
+    BALANCED_BANDS,
+    age_band,
+    balanced_mean,
+    confusion,
+    polygon_mask,
+)
 from rosto.training.metrics import iou as mask_iou
+
+PER_CELL = 40  # faces per (band, race, gender) cell of the balanced UTKFace set
+GENDER_WORDS = {"female": "woman", "male": "man"}
 
 
 def box_of(face: dict) -> np.ndarray:
@@ -106,27 +115,63 @@ def pose(limit: int | None) -> dict:
             "pitch MAE": float(e[:, 1].mean()), "yaw MAE": float(e[:, 2].mean())}  # fmt: skip
 
 
-def age_gender(limit: int | None) -> dict:
-    """Age MAE and gender accuracy, overall and per age band and per race (UTKFace's labels)."""
-    errors: dict[tuple[str, str], list[float]] = defaultdict(list)
-    correct: dict[tuple[str, str], list[bool]] = defaultdict(list)
+def balanced_faces(per_cell: int) -> dict[tuple[str, str, str], list[tuple[Path, dict]]]:
+    """UTKFace dev faces by (age band, race, gender) cell, at most ``per_cell`` each (evenly
+    spaced in name order), over the 5 bands × 4 API races × 2 genders."""
+    from rosto.features.ethnicity import LABELS
+
+    cells: dict[tuple[str, str, str], list[tuple[Path, dict]]] = defaultdict(list)
+    for path, row in sorted(datasets.utkface_dev(), key=lambda item: item[0].name):
+        if row["race"] in LABELS:
+            band = age_band(int(row["age"]), BALANCED_BANDS)
+            cells[band, row["race"], row["gender"]].append((path, row))
+    return {cell: limited(cells[cell], per_cell) for cell in sorted(cells)}
+
+
+def utkface_balanced(limit: int | None) -> dict:
+    """Age, gender and ethnicity on UTKFace dev with every (band, race, gender) cell weighing
+    the same: each figure is the mean of its cells' means (per band: of that band's 8 cells)."""
+    from rosto.features.ethnicity import LABELS
+
+    cells = balanced_faces(min(PER_CELL, limit // 40) if limit else PER_CELL)
+    faces: list[dict] = []
     missed = 0
-    for path, row in limited(datasets.utkface_dev(), limit):
-        faces = analyze(datasets.load(path), ["age", "gender"])
-        if not faces:
-            missed += 1
-            continue
-        age = int(row["age"])
-        band = age_band(age)
-        expected = "man" if row["gender"] == "male" else "woman"
-        for group in (("all", ""), ("band", band), ("race", row["race"])):
-            errors[group].append(abs(faces[0]["age"] - age))
-            correct[group].append(faces[0]["gender"]["value"] == expected)
-    out: dict = {"faces": len(errors["all", ""]), "missed": missed}
-    for (_, name), values in sorted(errors.items()):
-        out[f"age MAE {name}".strip()] = float(np.mean(values))
-    for (_, name), values in sorted(correct.items()):
-        out[f"gender accuracy {name}".strip()] = float(np.mean(values))
+    for cell, items in cells.items():
+        for path, row in items:
+            found = analyze(datasets.load(path), ["age", "gender", "ethnicity"])
+            if not found:
+                missed += 1
+                continue
+            face, age = found[0], int(row["age"])
+            faces.append({"cell": cell, "error": face["age"] - age,
+                          "gender": face["gender"]["value"] == GENDER_WORDS[row["gender"]],
+                          "race": LABELS.index(row["race"]),
+                          "answer": LABELS.index(face["ethnicity"]["value"])})  # fmt: skip
+    sizes = [len(v) for v in cells.values()]
+    out: dict = {"faces": len(faces), "missed": missed,
+                 "cells (faces each)": f"{len(cells)} ({min(sizes)}-{max(sizes)})"}  # fmt: skip
+
+    def mean(key: Callable[[dict], float], keep: Callable[[tuple], bool] = lambda c: True):
+        chosen = [f for f in faces if keep(f["cell"])]
+        return balanced_mean([key(f) for f in chosen], [f["cell"] for f in chosen])
+
+    groups = [(b, lambda c, b=b: c[0] == b) for b in (f"{lo}-{hi}" for lo, hi in BALANCED_BANDS)]
+    groups += [(r, lambda c, r=r: c[1] == r) for r in LABELS]
+    groups += [(g, lambda c, g=g: c[2] == g) for g in GENDER_WORDS]
+    measures = {"age MAE": lambda f: abs(f["error"]), "age bias": lambda f: f["error"],
+                "gender accuracy": lambda f: f["gender"],
+                "ethnicity accuracy": lambda f: f["race"] == f["answer"]}  # fmt: skip
+    for name, key in measures.items():
+        out[name] = mean(key)
+        out.update({f"{name} {group}": mean(key, keep) for group, keep in groups})
+    matrix = confusion([f["race"] for f in faces], [f["answer"] for f in faces], len(LABELS))
+    out.update({f"{label} → " + "/".join(LABELS): " ".join(map(str, row))
+                for label, row in zip(LABELS, matrix, strict=True)})  # fmt: skip
+    out["cells"] = {" ".join(cell): {name: mean(key, lambda c, cell=cell: c == cell)
+                                     for name, key in measures.items() if name != "age bias"}
+                    for cell in cells}  # fmt: skip
+    for cell, size in zip(cells, sizes, strict=True):
+        out["cells"][" ".join(cell)]["faces"] = size
     return out
 
 
@@ -234,31 +279,6 @@ def smile(limit: int | None) -> dict:
     return {"faces": len(correct), "missed": missed, "accuracy": float(np.mean(correct))}
 
 
-def ethnicity(limit: int | None) -> dict:
-    from rosto.features.ethnicity import LABELS
-
-    truth, predicted, genders, bands, missed = [], [], [], [], 0
-    for path, row in limited(datasets.utkface_dev(), limit):
-        if row["race"] not in LABELS:
-            continue
-        faces = analyze(datasets.load(path), ["ethnicity"])
-        if not faces:
-            missed += 1
-            continue
-        truth.append(LABELS.index(row["race"]))
-        predicted.append(LABELS.index(faces[0]["ethnicity"]["value"]))
-        genders.append(row["gender"])
-        bands.append(age_band(int(row["age"])))
-    correct = np.array(truth) == np.array(predicted)
-    matrix = confusion(truth, predicted, len(LABELS))
-    out = {"faces": len(truth), "missed": missed, "accuracy": float(correct.mean())}
-    out.update({f"accuracy {g}": a for g, a in grouped(correct, genders).items()})
-    out.update({f"accuracy {b}": a for b, a in grouped(correct, bands).items()})
-    out.update({f"{label} → " + "/".join(LABELS): " ".join(map(str, row))
-                for label, row in zip(LABELS, matrix, strict=True)})  # fmt: skip
-    return out
-
-
 def glasses(limit: int | None) -> dict:
     """Exact class per photo: CelebA no_glasses → not-using-glasses, CelebA eyeglasses and the
     sunglasses selfies → using-glasses; "called goggles" counts real faces answered goggles."""
@@ -330,7 +350,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     "detection": ("groups/ (AFW), recall of labelled faces", detection),
     "landmarks": ("landmarks_helen/ (HELEN test, 300-W points)", landmarks),
     "pose": ("pose/ (AFLW2000-3D, within ±99°)", pose),
-    "age_gender": ("utkface/dev", age_gender),
+    "utkface_balanced": (
+        "UTKFace dev minutes, 40 band × race × gender cells weighted equally",
+        utkface_balanced,
+    ),
     "gender_celeba": (
         "glasses/ CelebA faces, Male attribute (unseen by every model)",
         gender_celeba,
@@ -342,7 +365,6 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     "emotion_fer": ("fer2013/dev chips, ≤300 per class, 48 px and enlarged ×4", emotion_fer),
     "emotion_posed": ("posed photos (Taiwanese, CK+48), dev people, ≤100 per class", emotion_posed),
     "smile": ("smile/ GENKI-4K", smile),
-    "ethnicity": ("utkface/dev without `others` (4 classes)", ethnicity),
     "glasses": ("glasses/ dev fifth: CelebA faces, sunglasses selfies", glasses),
     "glasses_photos": (
         "HELEN + AFW photos, faces labelled by eye (bench/glasses_ordinary.csv)",
@@ -356,8 +378,20 @@ def table(results: dict[str, dict]) -> str:
     lines = ["| benchmark | data | metric | value |", "|---|---|---|---|"]
     for name, metrics in results.items():
         for metric, value in metrics.items():
+            if isinstance(value, dict):
+                continue  # per-cell figures: ``cells_table``
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
             lines.append(f"| {name} | {BENCHMARKS[name][0]} | {metric} | {shown} |")
+    return "\n".join(lines)
+
+
+def cells_table(cells: dict[str, dict]) -> str:
+    """The balanced UTKFace set cell by cell: faces, age MAE, gender and ethnicity accuracy."""
+    lines = ["| age band | race | gender | faces | age MAE | gender | ethnicity |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for cell, m in cells.items():
+        lines.append(f"| {' | '.join(cell.split())} | {m['faces']} | {m['age MAE']:.1f} | "
+                     f"{m['gender accuracy']:.2f} | {m['ethnicity accuracy']:.2f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -393,6 +427,9 @@ def main() -> None:
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     if args.write:
         write_section(args.write, "bench:accuracy", table(results))
+        if "utkface_balanced" in results:
+            cells = cells_table(results["utkface_balanced"]["cells"])
+            write_section(args.write, "bench:balanced", cells)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ __all__ = ["DATA", "load", "load_mask", "rows"]  # shared with the training code
 
 
 def utkface_dev(data: Path = DATA) -> Iterator[tuple[Path, dict]]:
-    for row in rows(data / "utkface" / "labels.csv"):
-        if row["split"] == "dev":
-            yield data / row["file"], row
+    """UTKFace's dev minutes (``rosto.training.data.utkface_split_of``): from the full guarded
+    copy when ``tools.prepare_faces`` has brought it, else from ``data/utkface``."""
+    from rosto.training.data import utkface
+
+    return utkface("dev", data)
 
 
 def fer_dev(data: Path = DATA) -> Iterator[tuple[Path, str]]:

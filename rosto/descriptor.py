@@ -1,20 +1,31 @@
-"""face-api's face_recognition net: the face representation under the ethnicity head.
+"""face-api's face_recognition net: the shared face representation under our trained heads.
 
 Trained to tell identities apart, the net keeps what makes faces differ (and so ethnicity,
 which age_gender's pooled features lose: 55% against 86% for a head trained on each,
 MODELS.md). Its ``features`` output, the last 256×2×2 map before pooling, keeps where on the
 face a cue is and measures better than the 128-d ``descriptor`` (MODELS.md). The crop is
 face-api's dlib-style box from the eye and mouth centres, optionally widened about its centre.
+
+``representation`` is one request's input to every head on it (ethnicity, age, gender): the
+``features`` of that crop and of a crop 1.3× as wide (forehead, hairline, cheeks), and the 8×8
+Lab thumbnail of the wide crop (skin tone and lighting, which the net is trained to see past).
+It is computed once per request, two passes of the net for all faces, whichever heads ask.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from rosto import alignment, models
+from rosto.analysis import Analysis
+from rosto.landmarks import landmarks68
 
 MODEL = "face_recognition"
 INPUT = 150
+WIDE = 1.3  # the second crop's width, in descriptor crops
+THUMB = 8
+SIZE = 2 * 1024 + 3 * THUMB * THUMB  # the representation's length
 
 
 def boxes(points: np.ndarray, zoom: float = 1.0) -> np.ndarray:
@@ -39,3 +50,28 @@ def features(batch: np.ndarray) -> np.ndarray:
     """(N, 1024) ``features`` of (N, 150, 150, 3) crops."""
     _, out = models.run(MODEL, batch)
     return out
+
+
+def thumbnails(batch: np.ndarray) -> np.ndarray:
+    """(N, 192) 8×8 Lab thumbnails (OpenCV's 0..100, -127..127) of (N, S, S, 3) RGB crops."""
+    small = [cv2.resize(c, (THUMB, THUMB), interpolation=cv2.INTER_AREA) for c in batch]
+    lab = [cv2.cvtColor(np.clip(s / 255.0, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+           for s in small]  # fmt: skip
+    return np.stack(lab).reshape(len(batch), -1)
+
+
+def head_inputs(tight: np.ndarray, wide: np.ndarray) -> np.ndarray:
+    """(N, 2240) representation from (N, 150, 150, 3) descriptor crops and their wide versions."""
+    out = features(np.concatenate([tight, wide]))
+    n = len(tight)
+    return np.concatenate([out[:n], out[n:], thumbnails(wide)], axis=1)
+
+
+def _representation(analysis: Analysis) -> np.ndarray:
+    points = landmarks68(analysis)
+    return head_inputs(crops(analysis.image, points), crops(analysis.image, points, WIDE))
+
+
+def representation(analysis: Analysis) -> np.ndarray:
+    """(N, 2240) float32: the faces' shared representation (see the module docstring)."""
+    return analysis.shared("representation", _representation)

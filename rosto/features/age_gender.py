@@ -11,17 +11,24 @@ from rosto.landmarks import aligned_crops
 from rosto.response import classes
 
 MODEL = "age_gender"
+HEAD = "age_gender_head"  # ours, on the shared representation (rosto.training.age_gender)
+AGES = 100  # the head's age bins: 0..99 years
 GENDERS = ("man", "woman")  # the net's order: male, female
 
 
-def _predict(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+def _faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     age, gender = models.run(MODEL, aligned_crops(analysis))
     return age.reshape(-1), gender.reshape(-1, 2)
 
 
+def faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    """face-api's (N,) ages in years and (N, 2) man/woman probabilities."""
+    return analysis.shared(MODEL, _faceapi)
+
+
 def predictions(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     """(N,) ages in years and (N, 2) man/woman probabilities."""
-    return analysis.shared(MODEL, _predict)
+    return faceapi(analysis)
 
 
 def compute_age(analysis: Analysis) -> list[dict]:

@@ -9,6 +9,9 @@ splits from here. Nothing here imports PyTorch.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,8 @@ from PIL import Image, ImageOps
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPLITS = ("train", "dev")
+# Public datasets brought in by ``python -m tools.prepare_faces`` (guarded, with manifests).
+DATA_CACHE = Path(os.environ.get("ROSTO_DATA_CACHE", Path.home() / ".cache" / "rosto" / "data"))
 
 
 def load(path: Path) -> np.ndarray:
@@ -42,11 +47,54 @@ def split_of(key: str) -> str:
     return "dev" if zlib.crc32(key.encode()) % 5 == 0 else "train"
 
 
-def utkface(split: str, data: Path = DATA) -> Iterator[tuple[Path, dict]]:
-    """UTKFace chips of a split with their row (age, gender, race)."""
-    for row in rows(data / "utkface" / "labels.csv"):
-        if row["split"] == split:
-            yield data / row["file"], row
+def utkface_split_of(name: str) -> str:
+    """UTKFace's split, free of identities, which UTKFace does not give: one minute in five of
+    the crop timestamps in the names (``age_gender_race_YYYYMMDDHHMMssmmm.jpg.chip.jpg``) is
+    ``dev``. Chips cropped in the same minute (the faces of one photo, the consecutive
+    pictures of one source) stay on one side."""
+    return split_of(name.split(".")[0].rsplit("_", 1)[1][:12])
+
+
+def utkface(
+    split: str, data: Path = DATA, full: Path = DATA_CACHE / "utkface"
+) -> Iterator[tuple[Path, dict]]:
+    """UTKFace chips of a split with their row (age, gender, race).
+
+    All 23.7k chips (``tools.prepare_faces utkface``, guarded) when they are prepared in
+    ``full``, else the 6,000 of ``data/utkface`` (both of its folders); either way split by
+    ``utkface_split_of``, so the dev faces of the small set are dev faces of the full one.
+    """
+    manifest = full / "manifest.csv"
+    if manifest.is_file():
+        found = ((full / row["file"], row) for row in rows(manifest))
+    else:
+        found = ((data / row["file"], row) for row in rows(data / "utkface" / "labels.csv"))
+    for path, row in found:
+        if utkface_split_of(path.name) == split:
+            yield path, row
+
+
+def guard_record() -> dict:
+    """Which unseen guard the training data passed: the record ``tools.prepare_faces`` wrote
+    for each prepared dataset, and the sha256 of the guard as it is now."""
+    guard = DATA.parent / "tools" / "unseen_guard.py"
+    now = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+           for f in (guard, guard.with_name("unseen.txt")) if f.is_file()}  # fmt: skip
+    record = {"guard now": now}
+    for name in ("utkface", "aaf"):
+        path = DATA_CACHE / name / "guard.json"
+        if path.is_file():
+            kept = json.loads(path.read_text())
+            record[name] = {k: v[:16] for k, v in kept["guard"].items()}
+    return record
+
+
+def aaf(full: Path = DATA_CACHE / "aaf") -> Iterator[tuple[Path, dict]]:
+    """All-Age-Faces (``tools.prepare_faces aaf``, guarded): every face, for training only
+    (mostly East Asian, no race label); nothing when it is not prepared."""
+    manifest = full / "manifest.csv"
+    if manifest.is_file():
+        yield from ((full / row["file"], row) for row in rows(manifest))
 
 
 def glasses(split: str, data: Path = DATA) -> Iterator[tuple[Path, str]]:

@@ -8,10 +8,20 @@ import cv2
 import numpy as np
 
 AGE_BANDS = ((0, 12), (13, 19), (20, 34), (35, 49), (50, 64), (65, 120))
+# The balanced dev set's bands (issue 10): children, teenagers, young adults, middle age, old.
+BALANCED_BANDS = ((0, 12), (13, 19), (20, 40), (41, 60), (61, 120))
 
 
-def age_band(age: int) -> str:
-    return next(f"{lo}-{hi}" for lo, hi in AGE_BANDS if lo <= age <= hi)
+def age_band(age: int, bands: Sequence[tuple[int, int]] = AGE_BANDS) -> str:
+    return next(f"{lo}-{hi}" for lo, hi in bands if lo <= age <= hi)
+
+
+def balanced_mean(values: Sequence[float], cells: Sequence[tuple]) -> float:
+    """The mean of the per-cell means: every cell weighs the same, however many faces it has."""
+    values, groups = np.asarray(values, dtype=float), {}
+    for value, cell in zip(values, cells, strict=True):
+        groups.setdefault(cell, []).append(value)
+    return float(np.mean([np.mean(v) for v in groups.values()]))
 
 
 def confusion(truth: Sequence[int], predicted: Sequence[int], classes: int) -> np.ndarray:

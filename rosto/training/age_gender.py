@@ -1,0 +1,172 @@
+"""Train the age and gender head on the shared face representation (``rosto.descriptor``).
+
+Data: UTKFace's training minutes (all 23.7k chips when ``tools.prepare_faces`` has brought
+them, else the 6,000 of ``../shared/data``) and All-Age-Faces when prepared; measured on
+UTKFace's dev minutes with every (age band, race, gender) cell weighing the same, as
+``bench.accuracy`` does. Sampling is balanced by cell, so old faces and rare groups are not
+drowned by UTKFace's young white majority (which pulls every age towards 30).
+
+Age is a soft-bin expectation: the head gives a distribution over 0..AGES-1 years, trained
+against a Gaussian around the label (σ grows with age: labels of old faces are vaguer), and
+answers its mean.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rosto.features.age_gender import AGES, HEAD
+from rosto.training import data
+from rosto.training.common import Timer, export_onnx, fit, seed_everything, table
+from rosto.training.metrics import BALANCED_BANDS, age_band, balanced_mean
+from rosto.training.representations import aaf, utkface
+
+SEED, EPOCHS, BATCH, LR, HIDDEN = 0, 30, 256, 1e-3, 512
+GENDERS = ("male", "female")  # the head's gender order, as face-api's
+RACES = ("asian", "black", "indian", "white")
+
+
+class Head(nn.Module):
+    """Standardise, one shared hidden layer, then age bins and gender logits."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = HIDDEN):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        self.trunk = nn.Sequential(nn.Dropout(0.2), nn.Linear(len(mean), hidden), nn.ReLU(),
+                                   nn.Dropout(0.3))  # fmt: skip
+        self.age = nn.Linear(hidden, AGES)
+        self.gender = nn.Linear(hidden, len(GENDERS))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk((x - self.mean) / self.std)
+        return self.age(h), self.gender(h)
+
+
+class Exported(nn.Module):
+    """The served graph: age in years (the bins' expectation) and gender probabilities."""
+
+    def __init__(self, head: Head):
+        super().__init__()
+        self.head = head
+        self.register_buffer("years", torch.arange(AGES, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        age, gender = self.head(x)
+        return torch.softmax(age, dim=1) @ self.years, torch.softmax(gender, dim=1)
+
+
+def cell(row: dict) -> tuple[str, str, str]:
+    return age_band(int(row["age"]), BALANCED_BANDS), row["race"] or "aaf", row["gender"]
+
+
+def soft_targets(ages: np.ndarray) -> np.ndarray:
+    """(N, AGES) Gaussian label distributions: σ = 1.5 years at birth, + 0.06 per year."""
+    years = np.arange(AGES)
+    sigma = 1.5 + 0.06 * ages[:, None]
+    p = np.exp(-0.5 * ((years[None] - np.minimum(ages, AGES - 1)[:, None]) / sigma) ** 2)
+    return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+def sample_weights(rows: list[dict]) -> np.ndarray:
+    """Each face weighs 1/size of its cell (band, race or AAF, gender), normalised."""
+    cells = [cell(r) for r in rows]
+    counts: dict[tuple, int] = {}
+    for c in cells:
+        counts[c] = counts.get(c, 0) + 1
+    w = np.array([1.0 / counts[c] for c in cells])
+    return w / w.sum()
+
+
+def evaluate(ages: np.ndarray, male: np.ndarray, rows: list[dict]) -> list[tuple[str, str]]:
+    """Balanced dev figures (4 API races only): MAE, bias, gender accuracy, overall and by group."""
+    keep = [i for i, r in enumerate(rows) if r["race"] in RACES]
+    cells = [cell(rows[i]) for i in keep]
+    truth = np.array([int(rows[i]["age"]) for i in keep])
+    error = ages[keep] - truth
+    right = (male[keep] > 0.5) == np.array([rows[i]["gender"] == "male" for i in keep])
+    out = []
+    groups = [("all", lambda c: True)]
+    groups += [(f"{lo}-{hi}", lambda c, b=f"{lo}-{hi}": c[0] == b) for lo, hi in BALANCED_BANDS]
+    groups += [(r, lambda c, r=r: c[1] == r) for r in RACES]
+    groups += [(g, lambda c, g=g: c[2] == g) for g in GENDERS]
+    for name, chosen in groups:
+        idx = [i for i, c in enumerate(cells) if chosen(c)]
+        sub = [cells[i] for i in idx]
+        out.append((f"{name}: age MAE / bias / gender",
+                    f"{balanced_mean(np.abs(error[idx]), sub):.2f} / "
+                    f"{balanced_mean(error[idx], sub):+.2f} / "
+                    f"{balanced_mean(right[idx], sub):.3f}"))  # fmt: skip
+    return out
+
+
+def training_set(data_dir: Path, fresh: bool, cached_only: bool = False
+                 ) -> tuple[np.ndarray, list[dict]]:  # fmt: skip
+    """UTKFace's training minutes and All-Age-Faces: representations and label rows."""
+    arrays, rows = utkface("train", data_dir, fresh, cached_only)
+    extra, extra_rows = aaf(fresh, cached_only)
+    x = arrays["representation"]
+    if extra_rows:
+        x = np.concatenate([x, extra["representation"]])
+    return x, rows + extra_rows
+
+
+def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
+             epochs: int = EPOCHS, balanced: bool = True) -> Exported:  # fmt: skip
+    """The trained head on inputs ``x`` of faces ``rows`` (soft age bins + gender)."""
+    ages = np.array([int(r["age"]) for r in rows])
+    inputs = torch.from_numpy(x)
+    age_targets = torch.from_numpy(soft_targets(ages))
+    gender_targets = torch.from_numpy(np.array([GENDERS.index(r["gender"]) for r in rows]))
+    weights = sample_weights(rows) if balanced else np.full(len(rows), 1 / len(rows))
+    head = Head(x.mean(0), x.std(0) + 1e-6)
+    steps = int(np.ceil(len(rows) / BATCH))
+    years = torch.arange(AGES, dtype=torch.float32)
+
+    def batches(rng: np.random.Generator):
+        for _ in range(steps):
+            idx = torch.from_numpy(rng.choice(len(weights), BATCH, p=weights))
+            yield inputs[idx], age_targets[idx], gender_targets[idx]
+
+    def loss(outputs, age_target, gender_target):
+        age_logits, gender_logits = outputs
+        log_p = torch.log_softmax(age_logits, dim=1)
+        expected, truth = log_p.exp() @ years, age_target @ years
+        age = -(age_target * log_p).sum(1).mean() + 0.05 * (expected - truth).abs().mean()
+        return age + nn.functional.cross_entropy(gender_logits, gender_target, label_smoothing=0.05)
+
+    fit(head, batches, loss, epochs=epochs, steps=steps, lr=LR, rng=rng, desc="age_gender")
+    return Exported(head)
+
+
+def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
+    """Train, export ``out/age_gender_head.onnx``; returns the summary table."""
+    timer = Timer()
+    rng = seed_everything(SEED)
+    x_train, rows_train = training_set(data_dir, fresh)
+    dev, rows_dev = utkface("dev", data_dir, fresh)
+    exported = fit_head(x_train, rows_train, rng)
+    path = out / f"{HEAD}.onnx"
+    export_onnx(exported, dev["representation"][:2], path, ["age", "gender"])
+    predicted_age, gender = predict_both(exported, dev["representation"])
+    rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
+            ("dev faces", str(len(rows_dev))), *evaluate(predicted_age, gender[:, 0], rows_dev),
+            ("guard", json.dumps(data.guard_record())), ("time", str(timer)),
+            ("written", str(path))]  # fmt: skip
+    return table(rows, "age and gender (UTKFace dev minutes, cells equally weighted)")
+
+
+def predict_both(model: nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) ages and (N, 2) gender probabilities of the exported graph, in PyTorch."""
+    with torch.no_grad():
+        model.eval()
+        age, gender = model(torch.from_numpy(x))
+    return age.numpy(), gender.numpy()
+
+
+

@@ -1,0 +1,81 @@
+"""The faces the age, gender and ethnicity heads learn from, as the serving pipeline sees them.
+
+Every photo goes through detection, landmarks, ``rosto.descriptor``'s shared representation
+and face-api's age_gender net, exactly as in a request; the arrays are cached in chunks of
+1,000 photos (a run over tens of thousands survives an interruption, and any prefix of the
+chunks is a fair sample: photos are ordered by a CRC of their names). Dev faces are UTKFace's
+dev minutes (``data.utkface_split_of``): no head ever trains on them.
+
+    python -m rosto.training.representations    # extract everything, nice'd, in the background
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rosto.analysis import Analysis
+from rosto.descriptor import representation
+from rosto.features.age_gender import faceapi
+from rosto.training import cache_dir, data
+from rosto.training.faces import extract
+
+CHUNK = 1000
+
+
+def inputs(analysis: Analysis) -> dict[str, np.ndarray]:
+    """(1, 2240) representation and (1, 3) face-api age, p(male), p(female) of the face."""
+    age, gender = faceapi(analysis)
+    return {"representation": representation(analysis),
+            "faceapi": np.concatenate([age[:, None], gender], axis=1)}  # fmt: skip
+
+
+def stable_order(items: Sequence[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """Items in the order of a CRC of their names: any prefix is a fair random sample."""
+    return sorted(items, key=lambda item: (zlib.crc32(item[0].name.encode()), item[0].name))
+
+
+def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
+          cached_only: bool = False):  # fmt: skip
+    """Arrays of the found faces of ``items`` and their rows; cached by chunks of CHUNK.
+    ``cached_only``: only the chunks already extracted (a fair sample, for quick trials)."""
+    items = stable_order(items)
+    arrays: dict[str, list[np.ndarray]] = {}
+    found_rows: list[dict] = []
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        tag = zlib.crc32("\n".join(p.name for p, _ in chunk).encode())
+        key = f"agegender_{name}_{start:05d}_{tag:08x}"
+        if cached_only and not (cache_dir() / f"{key}.npz").is_file():
+            continue
+        cached = extract(key, [p for p, _ in chunk], inputs, fresh)
+        for key, value in cached.items():
+            if key != "found":
+                arrays.setdefault(key, []).append(value)
+        found_rows += [row for (_, row), f in zip(chunk, cached["found"], strict=True) if f]
+    return {k: np.concatenate(v) for k, v in arrays.items()}, found_rows
+
+
+def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool = False):
+    """Arrays and rows of the found UTKFace faces of a split (full copy when prepared)."""
+    return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only)
+
+
+def aaf(fresh: bool = False, cached_only: bool = False):
+    """Arrays and rows of the found All-Age-Faces faces (empty when not prepared)."""
+    items = list(data.aaf())
+    return faces("aaf", items, fresh, cached_only) if items else ({}, [])
+
+
+def extract_all(data_dir: Path = data.DATA, fresh: bool = False) -> None:
+    """Extract (and cache) every face the recipes use: UTKFace dev, train, then AAF."""
+    for split in ("dev", "train"):
+        utkface(split, data_dir, fresh)
+    aaf(fresh)
+
+
+if __name__ == "__main__":
+    extract_all()
