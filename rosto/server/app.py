@@ -29,9 +29,11 @@ from rosto.features import resolve
 from rosto.fetch import Timeouts, fetch
 from rosto.imageio import decode
 from rosto.pipeline import analyze
+from rosto.server import openapi
 from rosto.server.auth import authorize
-from rosto.server.form import REQUEST_BODY_DOC, ImageRequest, read_request
+from rosto.server.form import ImageRequest, read_request
 from rosto.server.metrics import Metrics
+from rosto.server.web import add_pages
 from rosto.tokens import TokenStore
 
 # uvicorn's configured logger: our lines reach the server log in every worker process.
@@ -104,8 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted face attribute analysis answering the Rosto.io API.",
         lifespan=lifespan,
+        docs_url=None,  # served by add_pages from local files, not from a CDN
+        redoc_url=None,
     )
     _install_error_handlers(app, metrics)
+    openapi.install(app)
+    add_pages(app)
 
     @app.middleware("http")
     async def observe(
@@ -137,11 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post(
         "/api/v1/features",
         summary="Analyse the faces of an image",
-        openapi_extra={"requestBody": REQUEST_BODY_DOC},
-        responses={
-            200: {"description": '`{"faces": [...]}`, one object per face, largest first'},
-            "4XX": {"description": '`{"error": {"code": ..., "message": ...}}`'},
-        },
+        openapi_extra=openapi.FEATURES_OPERATION,
+        responses=openapi.FEATURES_RESPONSES,
     )
     async def features(request: Request) -> JSONResponse:
         header = request.headers.get("authorization")

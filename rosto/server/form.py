@@ -13,7 +13,6 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -31,47 +30,6 @@ _USAGE = (
     "send features and either an image file (multipart field `image`) or a public image URL "
     "(field `url`)"
 )
-
-REQUEST_BODY_DOC: dict[str, Any] = {  # for /docs: the endpoint parses its body by hand
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "features": {"type": "string", "example": "gender,age"},
-                    "image": {"type": "string", "format": "binary"},
-                    "url": {"type": "string", "format": "uri"},
-                },
-            }
-        },
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "features": {"type": "string", "example": "gender,age"},
-                    "url": {"type": "string", "format": "uri"},
-                },
-            }
-        },
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "features": {
-                        "oneOf": [
-                            {"type": "string"},
-                            {"type": "array", "items": {"type": "string"}},
-                        ]
-                    },
-                    "url": {"type": "string", "format": "uri"},
-                    "image_base64": {"type": "string", "format": "byte"},
-                },
-            }
-        },
-    },
-}
-
 
 @dataclass(frozen=True)
 class ImageRequest:
