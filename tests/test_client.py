@@ -1,9 +1,9 @@
 """The Python SDK: ``rosto.analyze`` in this process and ``rosto.Client`` against a live server.
 
 The live server is a real `rosto serve` on 127.0.0.1 (private URLs allowed, so it may fetch from
-this test's own photo server; ethnicity turned off and a 1-megapixel limit, so that those
-refusals can be provoked). What a real server will not do on cue (shed a request, stall) is
-played by a scripted stub, also on 127.0.0.1.
+this test's own photo server; ethnicity turned off, a 1-megapixel limit and a 1 s download
+limit, so that those refusals can be provoked). What a real server will not do on cue (shed a
+request, stall) is played by a scripted stub, also on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def server(data_dir) -> Iterator[Server]:
         "--allow-private-urls",
         *("--disabled-features", "ethnicity"),
         *("--max-pixels", "1000000"),
+        *("--fetch-timeout", "1"),
     )
     yield started
     started.close()
@@ -209,7 +210,8 @@ def group_jpeg(astronaut, grace_hopper) -> bytes:
 
 @pytest.fixture(scope="module")
 def photo_host(group_jpeg) -> Iterator[LocalServer]:
-    with LocalServer({"/group.jpg": Route(body=group_jpeg)}) as host:
+    routes = {"/group.jpg": Route(body=group_jpeg), "/stalled.jpg": Route(body=group_jpeg, delay=3)}
+    with LocalServer(routes) as host:
         yield host
 
 
@@ -240,6 +242,7 @@ def live_errors(photo_host: LocalServer) -> list[tuple[dict, type[RostoError]]]:
         ({"url": ""}, rosto_sdk.BadRequest),
         ({"url": "ftp://127.0.0.1/photo.jpg"}, rosto_sdk.BadUrl),
         ({"url": photo_host.url("/missing.jpg")}, rosto_sdk.FetchFailed),
+        ({"url": photo_host.url("/stalled.jpg")}, rosto_sdk.FetchTimeout),
     ]
 
 

@@ -8,6 +8,7 @@ Skips, visibly, where chromium or Playwright is missing (`.ci/run` installs both
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import encode
+from local_http import LocalServer, Route
 from photos import collage, mirror
 from serving import REPO, Server, rosto
 
@@ -47,7 +49,8 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(browser, data_dir) -> Iterator[Server]:
-    started = Server(data_dir)
+    """Allowed to fetch private URLs: the image URL test serves its photo from 127.0.0.1."""
+    started = Server(data_dir, "--allow-private-urls")
     yield started
     started.close()
 
@@ -66,17 +69,25 @@ def group_photo(astronaut, grace_hopper, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def photo_host(astronaut) -> Iterator[LocalServer]:
+    """Where the image URL test's photo lives: the one other host a page may reach."""
+    with LocalServer({"/astronaut.jpg": Route(body=encode(astronaut, "JPEG"))}) as host:
+        yield host
+
+
 @pytest.fixture
-def page(browser, server) -> Iterator:
-    """A fresh page; a request to any other host is refused and fails the test, as does a
-    JavaScript error."""
+def page(browser, server, photo_host) -> Iterator:
+    """A fresh page; a request to any host but the server (and the photo host, whose URL the
+    test types in) is refused and fails the test, as does a JavaScript error."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     served = urlsplit(server.url).netloc
+    allowed = {served, urlsplit(photo_host.url("/")).netloc}
     elsewhere: list[str] = []
 
     def guard(route) -> None:
         url = urlsplit(route.request.url)
-        if url.scheme in ("http", "https", "ws", "wss") and url.netloc != served:
+        if url.scheme in ("http", "https", "ws", "wss") and url.netloc not in allowed:
             elsewhere.append(route.request.url)
             route.abort()
         else:
@@ -169,6 +180,39 @@ def test_console_draws_every_face_of_a_group(page, server, token, group_photo):
     page.locator("#badges .badge").nth(2).click()  # a badge opens its face's card
     assert page.locator('.card[data-face="2"] .card-body').is_visible()
     screenshot(page, "console-group")
+
+
+def test_a_dropped_photo_is_analysed(page, server, token, astronaut):
+    page.goto(server.url + "/")
+    page.fill("#token", token)
+    page.evaluate(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const drop = new DataTransfer();
+            drop.items.add(new File([bytes], 'astronaut.jpg', {type: 'image/jpeg'}));
+            document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: drop, bubbles: true}));
+        }""",
+        base64.b64encode(encode(astronaut, "JPEG")).decode(),
+    )
+    page.wait_for_selector("#status b", timeout=ANSWER_TIMEOUT_MS)
+    assert page.text_content("#file-name") == "astronaut.jpg"
+    assert page.locator("#overlay .face-box").count() == 1
+    assert page.locator(".card").count() == 1
+
+
+def test_an_image_url_is_analysed_by_the_server(page, server, token, photo_host):
+    page.goto(server.url + "/")
+    page.fill("#token", token)
+    page.click("#toggle-features")  # clear: bounds alone (it cannot be unticked)
+    page.check('#features input[value="landmarks"]')
+    page.fill("#url", photo_host.url("/astronaut.jpg"))
+    page.click("#analyze")
+    page.wait_for_selector("#status b", timeout=ANSWER_TIMEOUT_MS)
+    (face,) = json.loads(page.text_content("#json"))["faces"]
+    assert set(face) == {"bounds", "landmarks"}
+    assert page.locator("#overlay .face-box").count() == 1
+    assert page.locator("#overlay .point").count() == 71
+    assert page.evaluate("document.getElementById('photo').naturalWidth") == 512
 
 
 def test_badges_never_overlap_in_a_crowd(page, server, token, group_photo):
