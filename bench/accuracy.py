@@ -88,6 +88,12 @@ def detection(limit: int | None) -> dict:
     return {"faces": total, **{f"recall@IoU{t}": found[t] / total for t in found}}
 
 
+def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
+    """The image as a client would send it: JPEG-encoded, then decoded."""
+    _, data = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
 def landmarks(limit: int | None) -> dict:
     errors, missed = [], 0
     for path, gt in limited(datasets.helen(), limit):
@@ -279,6 +285,45 @@ def smile(limit: int | None) -> dict:
     return {"faces": len(correct), "missed": missed, "accuracy": float(np.mean(correct))}
 
 
+BLUR_SIZES = (60, 100, 200, 400, 800)  # face widths (detector box) the photos are shrunk to
+BLUR_SIGMAS = (0.0, 1.0, 2.0, 3.0)  # Gaussian σ in px at that size; 1 px is not scored
+
+
+def blur(limit: int | None) -> dict:
+    """Blur judged at face sizes 60–800 px: each photo shrunk (never enlarged) so its face box
+    is that wide, then blurred with a Gaussian of σ px and saved as a JPEG (quality 90), as a
+    client's photo would be. Visibly blurred: σ ≥ 2 px, an edge spread over ~5 px at full
+    size; sharp: not blurred. σ = 1 px (edges over ~2.5 px, the softness of many camera
+    photos) is reported but scored neither way."""
+    judged: dict[tuple[int, float], list[bool]] = defaultdict(list)
+    for path in limited(datasets.blur_photos(), limit):
+        image = datasets.load(path)
+        faces = analyze(image, ["bounds"])
+        if not faces:
+            continue
+        native = box_of(faces[0])
+        for size in BLUR_SIZES:
+            scale = size / (native[2] - native[0])
+            if scale > 1:
+                continue
+            shrunk = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            for sigma in BLUR_SIGMAS:
+                blurred = cv2.GaussianBlur(shrunk, (0, 0), sigma) if sigma else shrunk
+                face = best_match(analyze(jpeg(blurred), ["bounds", "quality"]), native * scale)
+                if face is not None:
+                    judged[size, sigma].append(face["blur"]["is_blurry"])
+    out: dict = {}
+    for size in BLUR_SIZES:
+        sharp = judged[size, 0.0]
+        soft = judged[size, 1.0]
+        visible = judged[size, 2.0] + judged[size, 3.0]
+        out[f"{size} px: faces"] = len(sharp)
+        out[f"{size} px: sharp judged sharp"] = 1 - float(np.mean(sharp))
+        out[f"{size} px: σ 2–3 px judged blurry"] = float(np.mean(visible))
+        out[f"{size} px: σ 1 px judged blurry (not scored)"] = float(np.mean(soft))
+    return out
+
+
 def glasses(limit: int | None) -> dict:
     """Exact class per photo: CelebA no_glasses → not-using-glasses, CelebA eyeglasses and the
     sunglasses selfies → using-glasses; "called goggles" counts real faces answered goggles."""
@@ -365,6 +410,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     "emotion_fer": ("fer2013/dev chips, ≤300 per class, 48 px and enlarged ×4", emotion_fer),
     "emotion_posed": ("posed photos (Taiwanese, CK+48), dev people, ≤100 per class", emotion_posed),
     "smile": ("smile/ GENKI-4K", smile),
+    "blur": (
+        "landmarks_helen/ + every 8th pose/ photo, shrunk to each face size, Gaussian blur",
+        blur,
+    ),
     "glasses": ("glasses/ dev fifth: CelebA faces, sunglasses selfies", glasses),
     "glasses_photos": (
         "HELEN + AFW photos, faces labelled by eye (bench/glasses_ordinary.csv)",

@@ -59,6 +59,16 @@ def aflw(data: Path = DATA) -> Iterator[tuple[Path, tuple[float, float, float]]]
             yield data / "pose" / row["file"], angles
 
 
+def blur_photos(data: Path = DATA) -> Iterator[Path]:
+    """Photos with large, sharp faces for the blur benchmark: the HELEN portraits (faces of
+    200–1,000 px) and every 8th AFLW2000-3D face (about 200 px)."""
+    for path, _ in helen(data):
+        yield path
+    for i, (path, _) in enumerate(aflw(data)):
+        if i % 8 == 0:
+            yield path
+
+
 def genki(data: Path = DATA) -> Iterator[tuple[Path, bool]]:
     for row in rows(data / "smile" / "manifest.csv"):
         if row["dataset"] == "GENKI-4K":

@@ -1,11 +1,24 @@
-"""quality: blur (variance of the Laplacian) and exposure of the face region.
+"""quality: blur (a contrast-normalised Laplacian variance) and exposure of the face region.
 
-Both are measured on the grey face box, shrunk to at most 128 px on its longer side so that a
-level means about the same for a face of 128 px and one of 600 px; smaller faces are measured
-as they are (enlarging them would make every small face look blurry). Blur threshold 100
-(API.md): below it, the face is blurry. Exposure compares the patch's mean luminance and its
-share of clipped pixels against thresholds set on synthetic darkening and brightening
-of sharp portraits (``tests/test_quality.py``).
+Blur is judged where a person sees it: on the face at its own pixel size, full resolution.
+Shrinking a face first (as the seed did, to 128 px) hides the blur of a large face, and
+measuring the raw Laplacian of a small one calls it blurry because small faces carry more
+detail per pixel. So the level compares two bands of the grey face at its native resolution:
+the Laplacian at 1–2 px (a difference of Gaussians, σ 1 and 2 px) and the same one octave
+coarser (σ 2 and 4 px). Natural images hold about the same share of their detail in every
+octave, so for a sharp face this ratio is the same at 60 px and at 800 px, whatever its
+contrast or lighting; a blur of σ px empties the fine band first. The level is the fine band's
+variance after scaling the face's contrast so that the coarse band's variance is
+``REFERENCE_VARIANCE``: still a Laplacian variance with threshold 100 (API.md), now with the
+same meaning at every face size. The threshold sits where a Gaussian blur of σ = 2 px (an edge
+spread over ~5 px) is called blurry and an unblurred face sharp, chosen on downscaled HELEN,
+AFLW2000 and the test photos (``python -m bench.accuracy --only blur``, MODELS.md).
+
+Faces over ``MAX_SIDE`` px are measured on a grid of ``TILES``² native-resolution tiles spread
+over the face box, so the cost stays bounded (about 2 ms) however large the face.
+
+Exposure compares the face's mean luminance and its share of clipped pixels against thresholds
+set on synthetic darkening and brightening of sharp portraits (``tests/test_quality.py``).
 """
 
 from __future__ import annotations
@@ -16,36 +29,54 @@ import numpy as np
 from rosto.analysis import Analysis
 from rosto.features import Feature
 
-PATCH = 128
 BLUR_THRESHOLD = 100
+# Fine/coarse band ratio 0.294 → level 100: blurry below (see the module docstring).
+REFERENCE_VARIANCE = 340.0
+MAX_SIDE, TILES, TILE = 384, 3, 128  # larger faces: 3×3 tiles of 128 px at native resolution
 DARK_MEAN, DARK_SHARE = 60, 0.5  # mean luminance below, or share of pixels under 30 above
 BRIGHT_MEAN, BRIGHT_SHARE = 200, 0.4  # mean luminance above, or share of pixels over 240 above
 
 
-def face_patch(analysis: Analysis, box: np.ndarray) -> np.ndarray:
-    """The face box of the image as a grey uint8 patch of at most PATCH px."""
+def face_region(analysis: Analysis, box: np.ndarray) -> np.ndarray:
+    """The face box of the image as a grey uint8 array, at the image's own resolution."""
     height, width = analysis.image.shape[:2]
     left, top, right, bottom = np.round(box).astype(int)
-    left, top = max(left, 0), max(top, 0)
+    left, top = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
     right, bottom = min(max(right, left + 1), width), min(max(bottom, top + 1), height)
-    crop = analysis.image[top:bottom, left:right]
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    scale = PATCH / max(grey.shape)
-    if scale >= 1:
-        return grey
-    size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(analysis.image[top:bottom, left:right], cv2.COLOR_RGB2GRAY)
 
 
-def blur_level(patch: np.ndarray) -> int:
-    return int(round(cv2.Laplacian(patch, cv2.CV_64F).var()))
+def tiles(grey: np.ndarray) -> list[np.ndarray]:
+    """The whole region, or for a large one a grid of tiles spread evenly over it."""
+    height, width = grey.shape
+    if max(height, width) <= MAX_SIDE:
+        return [grey]
+    tops = np.linspace(0, max(height - TILE, 0), TILES).round().astype(int)
+    lefts = np.linspace(0, max(width - TILE, 0), TILES).round().astype(int)
+    return [grey[t : t + TILE, left : left + TILE] for t in tops for left in lefts]
 
 
-def exposure_level(patch: np.ndarray) -> str:
-    mean = float(patch.mean())
-    if mean < DARK_MEAN or (patch < 30).mean() > DARK_SHARE:
+def band_energies(grey: np.ndarray) -> tuple[float, float]:
+    """Summed squares of the fine (σ 1–2 px) and coarse (σ 2–4 px) Laplacian bands."""
+    g = grey.astype(np.float32)
+    g1, g2, g4 = (cv2.GaussianBlur(g, (0, 0), s, borderType=cv2.BORDER_REFLECT) for s in (1, 2, 4))
+    fine, coarse = (float(np.square(b - b.mean()).sum()) for b in (g1 - g2, g2 - g4))
+    return fine, coarse
+
+
+def blur_level(grey: np.ndarray) -> int:
+    """The fine band's variance with the coarse band's normalised to REFERENCE_VARIANCE."""
+    fine, coarse = np.sum([band_energies(t) for t in tiles(grey)], axis=0)
+    if coarse <= 1e-6:  # a flat region (a blank or clipped box): no detail at any scale
+        return 0
+    return int(round(REFERENCE_VARIANCE * fine / coarse))
+
+
+def exposure_level(grey: np.ndarray) -> str:
+    mean = float(grey.mean())
+    if mean < DARK_MEAN or (grey < 30).mean() > DARK_SHARE:
         return "underexposed"
-    if mean > BRIGHT_MEAN or (patch > 240).mean() > BRIGHT_SHARE:
+    if mean > BRIGHT_MEAN or (grey > 240).mean() > BRIGHT_SHARE:
         return "overexposed"
     return "balanced"
 
@@ -53,12 +84,12 @@ def exposure_level(patch: np.ndarray) -> str:
 def compute(analysis: Analysis) -> list[dict]:
     out = []
     for face in analysis.faces:
-        patch = face_patch(analysis, face.box)
-        level = blur_level(patch)
+        grey = face_region(analysis, face.box)
+        level = blur_level(grey)
         out.append({
             "blur": {"is_blurry": level < BLUR_THRESHOLD, "level": level,
                      "threshold": BLUR_THRESHOLD},
-            "exposure": {"level": exposure_level(patch)},
+            "exposure": {"level": exposure_level(grey)},
         })  # fmt: skip
     return out
 
