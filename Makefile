@@ -9,9 +9,10 @@ $(VENV)/.runtime: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# Everything for development: tests, converters, PostgreSQL driver, training (CPU PyTorch).
+# Everything for development: tests, converters, PostgreSQL driver, training (CPU PyTorch),
+# Ray for the distributed batch.
 $(VENV)/.installed: $(VENV)/.runtime
-	$(PY) -m pip install -q -e '.[test,convert,postgres,train]'
+	$(PY) -m pip install -q -e '.[test,convert,postgres,train,ray]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,5 +1,5 @@
-"""`rosto serve | tokens | analyze | train`: run the service, manage its tokens, analyse photos,
-train Rosto's own models."""
+"""`rosto serve | tokens | analyze | batch | train`: run the service, manage its tokens, analyse
+photos or whole collections, train Rosto's own models."""
 
 from __future__ import annotations
 
@@ -74,6 +74,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_arguments(analyze, ("max_pixels", "model_threads"))
     analyze.set_defaults(run=_analyze)
+
+    batch = commands.add_parser(
+        "batch",
+        help="analyse a whole collection (files, folders, globs, lists of paths or URLs) into "
+        "JSON Lines, CSV or Parquet, on several processes or a Ray cluster; resumable",
+    )
+    batch.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="a photo, a folder (recursive), a glob, or a .txt/.csv list of paths or URLs",
+    )
+    batch.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="FILE.jsonl: one record per photo; FILE.csv or FILE.parquet: one row per face "
+        "(with FILE.jsonl beside it). A rerun skips the photos already there",
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the cores), or Ray actors (default: the cluster's CPUs)",
+    )
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: the cluster at ADDRESS (e.g. auto, or HOST:6379), else the one "
+        "RAY_ADDRESS names, else a new one on this machine (needs rosto[ray])",
+    )
+    batch.add_argument(
+        "--features", default=None, help="comma-separated feature names (default: all)"
+    )
+    add_arguments(batch, ("max_pixels", "model_threads", "allow_private_urls", "disabled_features"))
+    batch.set_defaults(run=_batch)
 
     train = commands.add_parser(
         "train", help="train the ethnicity, glasses or hair model from the labelled data "
@@ -176,6 +218,32 @@ def _analyze(args: argparse.Namespace) -> int:
         response = {"faces": faces}
         print(json.dumps(response, indent=2) if len(args.photos) == 1 else json.dumps(response))
     return status
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from rosto.batch.records import Job
+    from rosto.batch.run import default_threads, run
+    from rosto.features import resolve
+
+    if args.ray is not None and args.ray and Path(args.ray).exists():
+        args.inputs.insert(0, args.ray)  # `--ray photos/`: a path, not an address
+        args.ray = ""
+    if args.workers is not None and args.workers < 1:
+        print("rosto: --workers must be at least 1", file=sys.stderr)
+        return 2
+    settings = Settings.from_args(args)
+    threads = settings.model_threads
+    if threads <= 0:
+        threads = 1 if args.ray is not None else default_threads(args.workers or os.cpu_count())
+    job = Job(
+        features=tuple(resolve(args.features, settings.disabled)),
+        max_pixels=settings.max_pixels,
+        allow_private_urls=settings.allow_private_urls,
+        model_threads=threads,
+    )
+    summary = run(args.inputs, args.output, job, workers=args.workers, ray_address=args.ray)
+    print(f"rosto: {summary.text()}", file=sys.stderr)
+    return 130 if summary.interrupted else 0
 
 
 if __name__ == "__main__":
