@@ -23,6 +23,7 @@ _sessions: dict[str, ort.InferenceSession] = {}
 run_counts: Counter[str] = Counter()  # model name → forward passes, for metrics and tests
 _lock = threading.Lock()
 _threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
+_memory_arena = True
 
 
 def set_threads(threads: int) -> None:
@@ -30,6 +31,17 @@ def set_threads(threads: int) -> None:
     global _threads
     if threads > 0:
         _threads = threads
+
+
+def set_memory_arena(enabled: bool) -> None:
+    """Whether sessions created from now on keep ONNX Runtime's CPU memory arena.
+
+    The arena keeps each session's largest allocation for reuse. A batch worker turns it off:
+    after a few group photos the arenas of ten models would hold ~200 MB it rarely needs again
+    (peak 446 → 327 MB on the dev photos, no slower).
+    """
+    global _memory_arena
+    _memory_arena = enabled
 
 
 def weight_path(name: str) -> Path:
@@ -90,6 +102,7 @@ def open_session(path: Path) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = _threads
     opts.inter_op_num_threads = 1
+    opts.enable_cpu_mem_arena = _memory_arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle worker threads sleep instead of spinning: concurrent requests on a few cores would
     # otherwise burn each other's CPU waiting for work.
