@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rosto.batch.records import Job, analyze_source
+from rosto.errors import RostoError
 
 # Sources per actor call: small, so records stream back steadily and the pool stays balanced;
 # a photo takes tens of milliseconds, far above Ray's per-batch overhead.
@@ -45,7 +46,10 @@ def analyze_all(
     ``address`` ("" : the one ``RAY_ADDRESS`` names, else a new one on this machine)."""
     if not sources:
         return
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        raise RostoError("--ray needs Ray on this machine: pip install 'rosto[ray]'") from exc
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -57,6 +61,7 @@ def analyze_all(
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # rosto's own bar counts photos, faces, errors
+        _quiet(logging.getLogger("ray.data"))
         size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         dataset = ray.data.from_items([{"source": source} for source in sources])
         records = dataset.map_batches(
@@ -71,3 +76,20 @@ def analyze_all(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _quiet(logger: logging.Logger) -> None:
+    """On the terminal, Ray Data's warnings only: not its notes on each execution, nor the one
+    on its bars turned off (its log file in the Ray session keeps everything)."""
+    for handler in logger.handlers:  # a logger's own filters would miss its children's records
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            handler.setLevel(max(handler.level, logging.WARNING))
+            if not any(isinstance(f, _NoBarNotice) for f in handler.filters):
+                handler.addFilter(_NoBarNotice())
+
+
+class _NoBarNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Progress bars disabled")

@@ -19,7 +19,7 @@ from rosto.batch import local, on_ray
 from rosto.batch.journal import Journal
 from rosto.batch.records import Job
 from rosto.batch.sources import expand
-from rosto.batch.tables import journal_path, output_format, write_table
+from rosto.batch.tables import journal_path, output_format, partial_path, write_table
 
 
 @dataclass
@@ -77,7 +77,8 @@ def run(
 
     fmt = output_format(output)
     journal = Journal(journal_path(output))
-    sources = expand(inputs)
+    own_files = {os.path.abspath(p) for p in (output, journal.path, partial_path(output))}
+    sources = [s for s in expand(inputs) if s not in own_files]  # `rosto batch . -o out.jsonl`
     done = journal.recover()
     if journal.truncated_bytes:
         print(

@@ -45,6 +45,11 @@ def journal_path(output: Path) -> Path:
     return output if output.suffix.lower() == ".jsonl" else output.with_suffix(".jsonl")
 
 
+def partial_path(output: Path) -> Path:
+    """Where the table is written before it is renamed to ``output``."""
+    return output.with_name(f".{output.name}.partial")
+
+
 def flatten(face: dict, prefix: str = "") -> dict:
     """A face as flat columns: nested keys joined with dots, lists as JSON text."""
     row: dict = {}
@@ -74,7 +79,7 @@ def write_table(journal: Journal, output: Path) -> int:
         count += 1
         for name, value in row.items():
             kinds.setdefault(name, set()).add(type(value))
-    temporary = output.with_name(f".{output.name}.partial")
+    temporary = partial_path(output)
     if output.suffix.lower() == ".csv":
         _write_csv(journal, temporary, list(kinds))
     else:
