@@ -18,7 +18,7 @@ import numpy as np
 
 from rosto import detection, models
 from rosto.batch.sources import is_url
-from rosto.errors import RostoError
+from rosto.errors import FetchFailed, InternalError, RostoError
 from rosto.fetch import fetch
 from rosto.imageio import decode, too_large
 from rosto.pipeline import analyze
@@ -69,7 +69,7 @@ def analyze_source(source: str, job: Job) -> dict:
         record = {"source": source, **_unreadable(source, err).to_json()}
     except Exception as err:  # a bug must cost one record, not the batch
         message = f"internal error on this photo ({type(err).__name__}: {err}); please report it"
-        record = {"source": source, "error": {"code": "internal_error", "message": message}}
+        record = {"source": source, **InternalError(message).to_json()}
     record["seconds"] = round(time.perf_counter() - start, 4)
     record["timings"] = {stage: round(seconds, 4) for stage, seconds in timings.items()}
     _return_free_memory()
@@ -111,9 +111,7 @@ def _read(source: str, job: Job) -> bytes:
 
 def _unreadable(source: str, err: OSError) -> RostoError:
     """A file that cannot be read is, like a URL that cannot be downloaded, ``fetch_failed``."""
-    return RostoError(
+    return FetchFailed(
         f"cannot read the file {source}: {err.strerror or err}; check that it exists and is "
-        "readable by this user",
-        code="fetch_failed",
-        status=502,
+        "readable by this user"
     )
