@@ -59,6 +59,16 @@ def aflw(data: Path = DATA) -> Iterator[tuple[Path, tuple[float, float, float]]]
             yield data / "pose" / row["file"], angles
 
 
+def aflw_landmarks(data: Path = DATA) -> Iterator[tuple[Path, np.ndarray, float]]:
+    """AFLW2000-3D faces within ±99° with their (68, 2) points (the image-plane x, y of the
+    fitted 3D landmarks, visible or not) and the absolute yaw in degrees."""
+    from scipy.io import loadmat
+
+    for path, (_, _, yaw) in aflw(data):
+        points = loadmat(str(path.with_suffix(".mat")))["pt3d_68"][:2].T
+        yield path, points, abs(yaw)
+
+
 def blur_photos(data: Path = DATA) -> Iterator[Path]:
     """Photos with large, sharp faces for the blur benchmark: the HELEN portraits (faces of
     200–1,000 px) and every 8th AFLW2000-3D face (about 200 px)."""

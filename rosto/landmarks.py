@@ -13,9 +13,16 @@ from rosto.analysis import Analysis
 MODEL = "face_landmark_68"
 INPUT = 112
 # The net was trained on face-api's SSD boxes, taller than BlazeFace's: the detector box grown
-# by BOX_SCALE and moved down by BOX_SHIFT of its height. Grid search on HELEN (NME 0.048 with
-# the plain detector box → 0.044, `bench.accuracy --only landmarks`).
-BOX_SCALE, BOX_SHIFT = 1.15, 0.08
+# by BOX_SCALE and moved down by BOX_SHIFT of its height. Grid search on HELEN and AFLW2000-3D
+# with mirror averaging (HELEN NME 0.0446 → 0.0426, AFLW turned 60-90°: 0.146 → 0.133 of the
+# box; MODELS.md).
+BOX_SCALE, BOX_SHIFT = 1.2, 0.08
+# iBUG index of each point's mirror image (the subject's right eye corner ↔ left, and so on).
+MIRROR = np.array([
+    *range(16, -1, -1), *range(26, 21, -1), *range(21, 16, -1), 27, 28, 29, 30,
+    35, 34, 33, 32, 31, 45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
+    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65,
+])  # fmt: skip
 
 
 def landmark_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -28,10 +35,14 @@ def landmark_boxes(boxes: np.ndarray) -> np.ndarray:
 
 
 def _landmarks(analysis: Analysis) -> np.ndarray:
+    """The net on each face's crop and on its mirror image, one batch; the two answers are
+    averaged (the mirror's points flipped back), which halves the net's left-right quirks."""
     boxes = landmark_boxes(np.stack([face.box for face in analysis.faces]))
     batch = alignment.crops(analysis.image, boxes, INPUT)
-    (out,) = models.run(MODEL, batch)
-    return alignment.to_image(out.reshape(-1, 68, 2), boxes)
+    (out,) = models.run(MODEL, np.concatenate([batch, batch[:, :, ::-1]]))
+    direct, mirrored = np.split(out.reshape(-1, 68, 2), 2)
+    mirrored = mirrored[:, MIRROR] * [-1, 1] + [1, 0]
+    return alignment.to_image((direct + mirrored) / 2, boxes)
 
 
 def landmarks68(analysis: Analysis) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from photos import mirror, rotate
 
@@ -37,3 +38,20 @@ def test_rotating_the_photo_changes_roll_by_as_much(portrait, degrees):
     # The photo turned counter-clockwise: the head tilts towards the image's left (roll < 0).
     assert abs((after["x_roll"] - before["x_roll"]) + degrees) <= 5
     assert abs(after["z_yaw"] - before["z_yaw"]) <= 6
+
+
+def test_landmarks_of_a_mirrored_photo_are_the_mirror_image(portrait):
+    """Mirror averaging makes the 68 points of a flipped photo the flipped points, each point
+    trading places with its mirror partner (the subject's right eye corner ↔ left)."""
+    from rosto.analysis import Analysis
+    from rosto.detection import detect
+    from rosto.landmarks import MIRROR, landmarks68
+
+    width = portrait.shape[1]
+    direct = landmarks68(Analysis(portrait, detect(portrait)))[0]
+    flipped_photo = np.ascontiguousarray(portrait[:, ::-1])
+    flipped = landmarks68(Analysis(flipped_photo, detect(flipped_photo)))[0]
+    back = flipped[MIRROR] * [-1, 1] + [width, 0]
+    eye_distance = np.linalg.norm(direct[36] - direct[45])
+    error = np.linalg.norm(back - direct, axis=1).mean() / eye_distance
+    assert error < 0.03
