@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,18 @@ from rosto.errors import RostoError
 MAX_BYTES = 4 * 1024 * 1024  # API.md: "at most 4 MB (4 × 1024 × 1024 bytes)"
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes phones' MPO files
 _FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+_BAND_PIXELS = 1 << 20  # rows copied at a time from Pillow's image to the array
 # What the Python facade accepts: a file path, the file's bytes, a Pillow image or pixels.
 ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
-_ORIENTATION_FIX = {  # EXIF orientation → the transform that shows the image upright
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+# EXIF orientation → the view of the stored pixels that shows the image upright
+_ORIENTATION_FIX: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],  # mirrored
+    3: lambda a: a[::-1, ::-1],  # rotated 180°
+    4: lambda a: a[::-1],  # flipped
+    5: lambda a: a.transpose(1, 0, 2),  # transposed
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],  # rotated 90° counter-clockwise: turn clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # transversed
+    8: lambda a: a.transpose(1, 0, 2)[::-1],  # rotated 90° clockwise: turn counter-clockwise
 }
 
 
@@ -38,6 +41,14 @@ def decode(data: bytes, max_pixels: int, max_bytes: int | None = MAX_BYTES) -> n
 
     Raises 413 ``image_too_large`` over ``max_bytes`` (None: no byte limit, for local files)
     or ``max_pixels``, and 415 ``unsupported_image`` for anything that is not a complete image.
+    """
+    return pixels(open_image(data, max_pixels, max_bytes))
+
+
+def open_image(data: bytes, max_pixels: int, max_bytes: int | None = MAX_BYTES) -> Image.Image:
+    """``data``'s image, its header read and checked against the limits, no pixel decoded yet.
+
+    The server reads the size from it to plan memory before ``pixels`` decodes.
     """
     if not data:
         raise _unsupported("the image is empty (0 bytes): send the image file's content")
@@ -53,12 +64,27 @@ def decode(data: bytes, max_pixels: int, max_bytes: int | None = MAX_BYTES) -> n
             f"the data is not a {_FORMAT_NAMES} image: send an image in one of these formats"
         ) from exc
     _check_pixels(*im.size, max_pixels)
+    return im
+
+
+def pixels(im: Image.Image) -> np.ndarray:
+    """The pixels of an image from ``open_image``, which is closed after: see ``decode``.
+
+    Peak memory is Pillow's decoded image plus the array (7 bytes per pixel for RGB): the
+    conversion goes band by band and Pillow's copy is freed before an EXIF turn copies the array.
+    """
     try:
-        return from_pil(im)
+        im.load()  # the first frame only (GIF, WebP, TIFF); raises on truncated data
+        orientation = _orientation(im)
+        rgb = _rgb_pixels(im)
     except Exception as exc:
         raise _unsupported(
             f"the {im.format} image is truncated or corrupt ({exc}): send the complete file"
         ) from exc
+    finally:
+        im.close()
+    del im
+    return _upright(rgb, orientation)
 
 
 def from_pil(im: Image.Image) -> np.ndarray:
@@ -67,11 +93,7 @@ def from_pil(im: Image.Image) -> np.ndarray:
     Loads the first frame only (GIF, WebP, TIFF); raises on truncated data.
     """
     im.load()
-    rgb = _to_rgb(im)
-    transpose = _ORIENTATION_FIX.get(_orientation(im))
-    if transpose is not None:
-        rgb = rgb.transpose(transpose)
-    return np.ascontiguousarray(np.asarray(rgb))
+    return _upright(_rgb_pixels(im), _orientation(im))
 
 
 def load(image: ImageSource, max_pixels: int) -> np.ndarray:
@@ -138,17 +160,49 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any mode → RGB: transparency composited on white, high bit depths scaled, not clipped."""
+def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels as displayed: one copy when EXIF says the stored image is turned, else none."""
+    turn = _ORIENTATION_FIX.get(orientation)
+    return rgb if turn is None else np.ascontiguousarray(turn(rgb))
+
+
+def _rgb_pixels(im: Image.Image) -> np.ndarray:
+    """Any mode → (H, W, 3) uint8 RGB: transparency composited on white, high bit depths
+    scaled, not clipped.
+
+    Memory matters here (a 24-megapixel image is 72 MB as RGB): no float64 copy, and modes
+    other than RGB are converted a band of rows at a time, never as a whole second image.
+    """
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        values = np.asarray(im, dtype=np.float64)
+        values = np.asarray(im, dtype=np.float32)  # a copy: scaled in place below
         full_scale = 65535.0  # 16-bit samples, also when Pillow widens them to mode "I"
         if im.mode == "F":
             full_scale = 1.0 if values.max(initial=0.0) <= 1.0 else 255.0
-        gray = np.rint(np.clip(values * (255.0 / full_scale), 0, 255)).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
+        values *= 255.0 / full_scale
+        np.rint(values, out=values)
+        np.clip(values, 0, 255, out=values)
+        gray = values.astype(np.uint8)
+        del values
+        return np.repeat(gray[:, :, None], 3, axis=2)
     if im.has_transparency_data:
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return im.convert("RGB")
+        return _by_bands(im, _on_white)
+    return _by_bands(im, lambda band: band if band.mode == "RGB" else band.convert("RGB"))
+
+
+def _on_white(band: Image.Image) -> Image.Image:
+    rgba = band.convert("RGBA")
+    rgb = Image.new("RGB", band.size, (255, 255, 255))
+    rgb.paste(rgba, mask=rgba)  # alpha blending over white
+    return rgb
+
+
+def _by_bands(im: Image.Image, to_rgb: Callable[[Image.Image], Image.Image]) -> np.ndarray:
+    """``to_rgb`` applied to bands of rows, copied into one array: neither a whole converted
+    image nor ``np.asarray``'s ``tobytes()`` (two more whole copies) is ever made."""
+    width, height = im.size
+    out = np.empty((height, width, 3), np.uint8)
+    band = max(1, _BAND_PIXELS // max(width, 1))
+    for top in range(0, height, band):
+        bottom = min(top + band, height)
+        out[top:bottom] = np.asarray(to_rgb(im.crop((0, top, width, bottom))))
+    return out

@@ -9,6 +9,7 @@ analyses are admitted at once: the next is shed with 503 rather than queued behi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +19,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -27,11 +29,12 @@ from rosto.config import Settings
 from rosto.errors import RetryLater, RostoError
 from rosto.features import resolve
 from rosto.fetch import Timeouts, fetch
-from rosto.imageio import decode
+from rosto.imageio import open_image, pixels
 from rosto.pipeline import analyze
 from rosto.server import openapi
 from rosto.server.auth import authorize
 from rosto.server.form import ImageRequest, read_request
+from rosto.server.memory import Lanes, tune_malloc
 from rosto.server.metrics import Metrics
 from rosto.server.web import add_pages
 from rosto.tokens import TokenStore
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     models.set_threads(settings.model_threads)
     store = TokenStore(settings.db_url)
     admission = Admission(settings.max_concurrent)
+    tune_malloc()
+    lanes = Lanes(os.cpu_count() or 1)
     metrics = Metrics(lambda: admission.active)
     readiness = Readiness()
 
@@ -152,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = await read_request(request)
         names = resolve(body.features, settings.disabled)
         with admission.slot():
-            faces, timings = await run_in_threadpool(_analyze, body, names, settings)
+            faces, timings = await run_in_threadpool(_analyze, body, names, settings, lanes)
         metrics.observe_analysis(len(faces), timings)
         await run_in_threadpool(store.record_use, token.id)
         return JSONResponse({"faces": faces})
@@ -176,9 +181,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _analyze(
-    body: ImageRequest, names: list[str], settings: Settings
+    body: ImageRequest, names: list[str], settings: Settings, lanes: Lanes
 ) -> tuple[list[dict], dict[str, float]]:
-    """Fetch (for a URL), decode and analyse: the blocking part of a request."""
+    """Fetch (for a URL), decode and analyse: the blocking part of a request.
+
+    The image's header is read first: its size says which lanes it needs (memory.py).
+    """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     data = body.source
@@ -190,9 +198,19 @@ def _analyze(
         )
         timings["fetch"] = time.perf_counter() - start
         start = time.perf_counter()
-    image = decode(data, settings.max_pixels)
+    im = open_image(data, settings.max_pixels)
+    del data
+    with lanes.hold(im.width * im.height):
+        faces = _decode_and_analyze(im, names, timings)
+    return faces, timings
+
+
+def _decode_and_analyze(im: Image.Image, names: list[str], timings: dict[str, float]) -> list:
+    """Its own function so that the pixels are freed when it returns, inside the lanes."""
+    start = time.perf_counter()
+    image = pixels(im)
     timings["decode"] = time.perf_counter() - start
-    return analyze(image, names, timings), timings
+    return analyze(image, names, timings)
 
 
 def respond_error(err: RostoError, metrics: Metrics) -> JSONResponse:
