@@ -179,7 +179,7 @@ def fetching_server(server, data_dir) -> Iterator[Server]:
     started.close()
 
 
-FETCH_TIMEOUT = 2.0
+FETCH_TIMEOUT = 3.0
 HOSTILE = hostile_routes(b"")  # the paths and expectations; the served photo comes below
 
 
