@@ -1,4 +1,15 @@
-"""Head pose from 68 landmarks: the 3D mean face fitted by perspective-n-point.
+"""Head pose from the 68 landmarks and the detector's 6 keypoints: a 3D fit, then a learned fix.
+
+1. The 3D mean face is fitted to the landmarks by perspective-n-point with the camera's axis
+   through the face (principal point at the landmarks' centre, focal length ``FOCAL`` face
+   sizes). The angles are then relative to the line of sight, as a person and AFLW2000-3D read
+   them, and stay the same when a photo is cropped or padded around the face: the seed's camera
+   at the image centre read a level face in the top half of a tall portrait as looking 15–25°
+   down.
+2. A kernel ridge regression (``pose_krr.npz``, fitted by ``python -m tools.fit_pose`` on
+   AFLW2000-3D and its mirror images) adds a correction to each angle from the shape of the
+   landmarks and keypoints (levelled, centred and scaled) and the fitted angles. Far from every
+   training face its correction fades to the mean, so an unusual face falls back on the fit.
 
 Angles follow AFLW2000-3D's convention, so the benchmark compares them directly:
 ``z_yaw`` > 0 when the face turns towards the image's left (the subject's right), ``y_pitch``
@@ -16,6 +27,8 @@ import numpy as np
 
 from rosto.models import WEIGHTS_DIR
 
+FOCAL = 8.0  # focal length in face sizes: a portrait taken from about a metre
+
 
 @cache
 def mean_face() -> np.ndarray:
@@ -24,10 +37,18 @@ def mean_face() -> np.ndarray:
     return np.asarray(data["points"], dtype=np.float64)
 
 
-def camera(width: int, height: int) -> np.ndarray:
-    """A plain pinhole camera: focal length the larger image side, centre in the middle."""
-    focal = float(max(width, height))
-    return np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
+@cache
+def correction() -> dict[str, np.ndarray]:
+    """The kernel ridge model: standardised training features, weights, standardisation."""
+    with np.load(WEIGHTS_DIR / "pose_krr.npz") as data:
+        return {name: data[name].astype(np.float64) for name in data.files}
+
+
+def face_camera(points: np.ndarray) -> np.ndarray:
+    """A pinhole camera looking straight at the face: centre on it, focal FOCAL face sizes."""
+    cx, cy = points.mean(0)
+    focal = FOCAL * max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0)
+    return np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1]], dtype=np.float64)
 
 
 def rotation(points: np.ndarray, cam: np.ndarray, model: np.ndarray) -> np.ndarray:
@@ -57,6 +78,44 @@ def euler(rot: np.ndarray) -> tuple[float, float, float]:
     return float(roll), float(-pitch), float(yaw)
 
 
-def estimate(points: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
-    """(roll, pitch, yaw) in degrees of one face from its 68 landmarks (image pixels)."""
-    return euler(rotation(points, camera(width, height), mean_face()))
+def fitted_angles(points: np.ndarray) -> np.ndarray:
+    """(3,) roll, pitch, yaw of the mean face fitted to one face's 68 points (image pixels)."""
+    return np.array(euler(rotation(points, face_camera(points), mean_face())))
+
+
+def features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(156,) one face's inputs to the correction: its 68 points, 6 detector keypoints and
+    detector box corners,
+    centred, levelled by the eye line and scaled to unit spread; the fitted angles; the eye
+    line's angle (degrees)."""
+    centre = points.mean(0)
+    spread = np.sqrt(((points - centre) ** 2).sum(1).mean())
+    eyes = points[42:48].mean(0) - points[36:42].mean(0)
+    angle = np.arctan2(eyes[1], eyes[0])
+    cos, sin = np.cos(angle), np.sin(angle)
+    level = np.array([[cos, sin], [-sin, cos]]) / max(spread, 1e-6)
+    corners = np.reshape(box, (2, 2))
+    shape = np.concatenate([points, keypoints, corners]) - centre
+    shape = shape @ level.T
+    return np.concatenate([shape.ravel(), fitted_angles(points), [np.degrees(angle)]])
+
+
+def kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """RBF kernel between standardised feature rows, its width scaled by their number."""
+    distances = (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
+    return np.exp(-gamma * np.maximum(distances, 0) / a.shape[1])
+
+
+def predict(inputs: np.ndarray, model: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) corrected roll, pitch, yaw: the fitted angles plus the model's correction."""
+    z = (inputs - model["mean"]) / model["std"]
+    fix = kernel(z, model["support"], float(model["gamma"])) @ model["alpha"] + model["offset"]
+    return inputs[:, -4:-1] + fix
+
+
+def estimate(
+    points: np.ndarray, keypoints: np.ndarray, box: np.ndarray
+) -> tuple[float, float, float]:
+    """(roll, pitch, yaw) in degrees of one face from its landmarks, keypoints and box."""
+    roll, pitch, yaw = predict(features(points, keypoints, box)[None], correction())[0]
+    return float(roll), float(pitch), float(yaw)

@@ -10,7 +10,7 @@ from rosto import models
 from rosto.errors import MissingModelError
 
 MODELS_MD = Path(__file__).resolve().parents[1] / "MODELS.md"
-SHIPPED = sorted(p for p in models.WEIGHTS_DIR.iterdir() if p.suffix in (".onnx", ".json"))
+SHIPPED = sorted(p for p in models.WEIGHTS_DIR.iterdir() if p.suffix in (".onnx", ".json", ".npz"))
 
 
 def test_missing_weight_names_the_file():

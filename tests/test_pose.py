@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from photos import mirror, rotate
@@ -55,3 +56,20 @@ def test_landmarks_of_a_mirrored_photo_are_the_mirror_image(portrait):
     eye_distance = np.linalg.norm(direct[36] - direct[45])
     error = np.linalg.norm(back - direct, axis=1).mean() / eye_distance
     assert error < 0.03
+
+
+def test_a_level_portrait_reads_level(portrait):
+    """Both sitters face the camera: the seed's camera, centred on the photo rather than on the
+    face, read them as looking 16–28° down."""
+    p = pose(portrait)
+    assert abs(p["y_pitch"]) <= 10 and abs(p["z_yaw"]) <= 10 and abs(p["x_roll"]) <= 8
+
+
+@pytest.mark.parametrize("where", ["below", "right"])
+def test_padding_the_photo_around_the_face_keeps_the_pose(portrait, where):
+    """Pose is relative to the line of sight to the face, not to the photo's centre."""
+    height, width = portrait.shape[:2]
+    pad = {"below": (0, 2 * height, 0, 0), "right": (0, 0, 0, 2 * width)}[where]
+    padded = cv2.copyMakeBorder(portrait, *pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    before, after = pose(portrait), pose(padded)
+    assert all(abs(before[k] - after[k]) <= 8 for k in before), (before, after)

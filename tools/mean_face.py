@@ -79,7 +79,7 @@ def detected_samples(data: Path) -> list[Sample]:
         faces = detection.detect(image)
         if faces:
             points = landmarks68(Analysis(image, faces[:1]))[0]
-            camera = headpose.camera(image.shape[1], image.shape[0])
+            camera = headpose.face_camera(points)
             samples.append((points, camera, np.array(angles)))
     return samples
 

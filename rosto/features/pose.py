@@ -11,13 +11,15 @@ from rosto.landmarks import landmarks68
 
 
 def compute(analysis: Analysis) -> list[dict]:
-    height, width = analysis.image.shape[:2]
-    out = []
-    for pts in landmarks68(analysis):
-        roll, pitch, yaw = (int(np.clip(round(a), -90, 90)) for a in
-                            headpose.estimate(pts, width, height))  # fmt: skip
-        out.append({"pose": {"x_roll": roll, "y_pitch": pitch, "z_yaw": yaw}})
-    return out
+    inputs = np.stack([
+        headpose.features(points, face.keypoints, face.box)
+        for points, face in zip(landmarks68(analysis), analysis.faces, strict=True)
+    ])  # fmt: skip
+    angles = np.clip(np.round(headpose.predict(inputs, headpose.correction())), -90, 90)
+    return [
+        {"pose": {"x_roll": int(roll), "y_pitch": int(pitch), "z_yaw": int(yaw)}}
+        for roll, pitch, yaw in angles
+    ]
 
 
 FEATURE = Feature("pose", compute)
