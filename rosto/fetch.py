@@ -4,8 +4,10 @@ Each hop (the URL, then every redirect, followed by hand) is checked the same wa
 only, every address the host resolves to must be public, and the connection goes to the very
 address that was checked — the URL is rewritten to that IP while the Host header and the TLS
 SNI/certificate check keep the name — so a DNS answer that changes between the check and the
-connect (DNS rebinding) cannot reach a private address. The body is streamed and cut at the
-image limit.
+connect (DNS rebinding) cannot reach a private address. A host spelled as an address in any
+form (``127.1``, ``0x7f.1``, trailing dots, zone ids) or named ``localhost`` is judged before
+any lookup. The body is streamed and cut at the image limit, and every socket operation, the
+response headers included, ends by the total deadline.
 
 Residual risk: name resolution uses the system resolver, which has its own timeouts (not the
 ones below) and could in principle be slowed by a hostile DNS server.
