@@ -85,6 +85,17 @@ def genki(data: Path = DATA) -> Iterator[tuple[Path, bool]]:
             yield data / "smile" / row["file"], row["smile"] == "1"
 
 
+def smile_dev(data: Path = DATA) -> Iterator[tuple[Path, bool, str]]:
+    """The dev fifth of ``smile/`` (GENKI-4K, SMILEsmileD), one source path in five by CRC32
+    (``rosto.training.data.split_of``): (path, smiling, dataset)."""
+    from rosto.training.data import split_of
+
+    for row in rows(data / "smile" / "manifest.csv"):
+        if split_of(row["source_path"]) == "dev":
+            dataset = "GENKI-4K" if row["dataset"] == "GENKI-4K" else "SMILEsmileD"
+            yield data / "smile" / row["file"], row["smile"] == "1", dataset
+
+
 def celeba_gender(data: Path = DATA) -> Iterator[tuple[Path, str]]:
     """CelebA faces of ``glasses/`` with their Male attribute: gender on faces no model saw."""
     for row in rows(data / "glasses" / "manifest.csv"):
