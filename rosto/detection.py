@@ -1,16 +1,25 @@
-"""Face detection: MediaPipe BlazeFace-family detectors, once per image.
+"""Face detection: MediaPipe BlazeFace, once per image, small faces included.
 
-The image is letterboxed into the detector's square input (aspect kept, black bars), the
-SSD anchors' regressions decoded into boxes and six keypoints (right eye, left eye, nose tip,
-mouth, right ear, left ear — the subject's sides), filtered by score and non-maximum
-suppression, and returned largest first. A photo that is itself a tight face crop (the
-detector then sees a face filling its whole field and often misses it) is retried once with
-a border around it.
+BlazeFace (the 256 px "back" model) is fully convolutional: it finds faces from about 12 to
+256 pixels wide in its input, whatever the input's size. One pass over the whole photo scaled
+by ``FINE_SCALE`` therefore finds faces down to 20 px in the photo; a photo so large that it
+could hold a face wider than the fine pass sees (a 2-MP portrait) gets a second, coarse pass
+on its 256² thumbnail. The input's pixels are capped (``MAX_PIXELS``), so the cost grows with
+the photo up to about 2 MP and stays bounded after that (larger photos then find faces down to
+20·√(MP/2.2) px). Small photos and chips are scaled up to 256 px on their longer side, as a
+letterbox would.
+
+Each pass decodes the SSD anchors' regressions into boxes and six keypoints (right eye, left
+eye, nose tip, mouth, right ear, left ear — the subject's sides); the passes' boxes are pooled,
+filtered by score and non-maximum suppression, and returned largest first. A photo that is
+itself a tight face crop (the detector then sees a face filling its whole field and often
+misses it) is retried once with a border around it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -28,6 +37,11 @@ class Detector:
     # twice means a single output whose rows are [score, 16 regressions].
     outputs: tuple[tuple[int, int], ...]
 
+    @property
+    def stride(self) -> int:
+        """The coarsest anchor stride: an input of any size must be a multiple of it."""
+        return self.layers[-1][0]
+
 
 DETECTORS = {
     d.model: d
@@ -39,53 +53,57 @@ DETECTORS = {
     )
 }
 DETECTOR = DETECTORS["blazeface"]
-SCORE_THRESHOLD = 0.5
+# A candidate scoring SURE or more is a face; one scoring SCORE_THRESHOLD..SURE is a face only
+# if a second, closer look confirms it (chosen on the synthetic small-face set, bench.detection).
+SCORE_THRESHOLD = 0.4
+SURE = 0.75
+CONFIRM = 0.6
+LOOK_SIZE = 128  # the second look's input side; the candidate box fills half of it
 NMS_OVERLAP = 0.5  # intersection over the smaller box's area
 CROP_BORDER = 0.5  # share of the image's size added on each side for the retry
+FINE_SCALE = 0.6  # a 20 px face becomes 12 px, the smallest BlazeFace finds reliably
+LARGEST_FACE = 320  # input pixels: wider faces are left to the coarse pass
+MAX_PIXELS = 800_000  # of the fine pass's input: the cost stops growing past ~2.2 MP
 
 
-def anchors(detector: Detector) -> np.ndarray:
-    """(A, 2) anchor centres as fractions of the input, in the order of the outputs."""
+@lru_cache(maxsize=16)
+def anchors(detector: Detector, height: int, width: int) -> np.ndarray:
+    """(A, 2) anchor centres in input pixels for an input of this size, in the outputs' order
+    (shared between calls: read only)."""
     centres = []
     for stride, per_cell in detector.layers:
-        cells = detector.size // stride
-        grid = (np.arange(cells) + 0.5) / cells
-        xs, ys = np.meshgrid(grid, grid)
-        cell_centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        centres.append(np.repeat(cell_centres, per_cell, axis=0))
+        xs, ys = np.meshgrid((np.arange(width // stride) + 0.5) * stride,
+                             (np.arange(height // stride) + 0.5) * stride)  # fmt: skip
+        centres.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
     return np.concatenate(centres)
 
 
-_anchors: dict[str, np.ndarray] = {}
-
-
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """The image scaled into a black ``size`` square: (1, size, size, 3) in -1..1, scale, offset."""
+def scaled_input(image: np.ndarray, scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """The image scaled by ``scale`` into the top-left corner of a black canvas of ``shape``
+    (height, width): (1, height, width, 3) float32 in -1..1, as BlazeFace was trained."""
     height, width = image.shape[:2]
-    scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    off = np.array([(size - new_w) // 2, (size - new_h) // 2])
-    canvas[off[1] : off[1] + new_h, off[0] : off[0] + new_w] = resized
-    return (canvas[None].astype(np.float32) / 127.5 - 1.0), scale, off
+    new_w = min(shape[1], max(1, round(width * scale)))
+    new_h = min(shape[0], max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas = np.zeros((*shape, 3), dtype=np.uint8)
+    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    return canvas[None].astype(np.float32) / 127.5 - 1.0
 
 
 def raw_detections(detector: Detector, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (A,) and regressions (A, 16) of one letterboxed image, in anchor order."""
+    """Scores (A,) and regressions (A, 16) of one input image, in anchor order."""
     outputs = models.run(detector.model, batch)
     scores = [outputs[i][0, :, 0] for i, _ in detector.outputs]
     regressions = [outputs[j][0, :, -16:] for _, j in detector.outputs]
     return np.concatenate(scores), np.concatenate(regressions)
 
 
-def decode(detector: Detector, scores: np.ndarray, regressions: np.ndarray):
+def decode(detector: Detector, shape: tuple[int, int], scores: np.ndarray,
+           regressions: np.ndarray, threshold: float = SCORE_THRESHOLD):  # fmt: skip
     """Boxes (K, 4) and keypoints (K, 6, 2) in input pixels, and scores (K,), above threshold."""
-    if detector.model not in _anchors:
-        _anchors[detector.model] = anchors(detector) * detector.size
-    centres = _anchors[detector.model]
+    centres = anchors(detector, *shape)
     probs = 1.0 / (1.0 + np.exp(-np.clip(scores, -80, 80)))
-    keep = probs >= SCORE_THRESHOLD
+    keep = probs >= threshold
     reg, ctr = regressions[keep], centres[keep]
     cx, cy = ctr[:, 0] + reg[:, 0], ctr[:, 1] + reg[:, 1]
     half_w, half_h = reg[:, 2] / 2, reg[:, 3] / 2
@@ -115,15 +133,99 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     return kept
 
 
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes, keypoints, scores
+
+
+def one_pass(image: np.ndarray, scale: float, shape: tuple[int, int],
+             detector: Detector = DETECTOR, threshold: float = SCORE_THRESHOLD) -> Detections:
+    """Boxes, keypoints and scores of one pass over the image scaled by ``scale`` into an
+    input of ``shape``, in the image's pixels."""
+    batch = scaled_input(image, scale, shape)
+    raw = raw_detections(detector, batch)
+    boxes, keypoints, scores = decode(detector, shape, *raw, threshold)
+    return boxes / scale, keypoints / scale, scores
+
+
+def faces_of(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> list[Face]:
+    """One face per group of overlapping boxes, the best-scored box of each."""
+    return [
+        Face(box=boxes[i], score=float(scores[i]), keypoints=keypoints[i])
+        for i in nms(boxes, scores, NMS_OVERLAP)
+    ]
+
+
 def detect_once(image: np.ndarray, detector: Detector = DETECTOR) -> list[Face]:
-    batch, scale, off = letterbox(image, detector.size)
-    boxes, keypoints, scores = decode(detector, *raw_detections(detector, batch))
-    faces = []
-    for i in nms(boxes, scores, NMS_OVERLAP):
-        box = (boxes[i].reshape(2, 2) - off) / scale
-        points = (keypoints[i] - off) / scale
-        faces.append(Face(box=box.ravel(), score=float(scores[i]), keypoints=points))
-    return faces
+    """One pass of a fixed-size detector over the image fitted into its square input, scores
+    of 0.5 and more: how this project detected faces before the fine pass (benchmarks)."""
+    scale = detector.size / max(image.shape[:2])
+    size = (detector.size, detector.size)
+    return faces_of(*one_pass(image, scale, size, detector, threshold=0.5))
+
+
+def passes(height: int, width: int) -> list[tuple[float, tuple[int, int]]]:
+    """(scale, input shape) of each pass over an image of this size: the fine pass, and the
+    coarse 256² one only when a face could be too wide for the fine pass."""
+    size, stride = DETECTOR.size, DETECTOR.stride
+    scale = max(FINE_SCALE, size / max(height, width))
+    scale = min(scale, (MAX_PIXELS / (height * width)) ** 0.5)
+    shape = (-(-round(height * scale) // stride) * stride,
+             -(-round(width * scale) // stride) * stride)  # fmt: skip
+    planned = [(scale, shape)]
+    if min(height, width) * scale > LARGEST_FACE:
+        planned.append((size / max(height, width), (size, size)))
+    return planned
+
+
+def box_ious(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """IoU of each of ``boxes`` (K, 4) with one ``box``."""
+    lt, rb = np.maximum(boxes[:, :2], box[:2]), np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    return inter / (areas + np.prod(box[2:] - box[:2]) - inter + 1e-9)
+
+
+def second_look(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The detector's score for each candidate box seen again, alone and larger: the square
+    twice the box's size around it, scaled to LOOK_SIZE² (the face then ~64 px, where BlazeFace
+    is surest), all candidates in one batch. Textures that looked like a tiny face rarely still
+    do up close."""
+    size = LOOK_SIZE
+    crops = []
+    for box in boxes:
+        centre = (box[:2] + box[2:]) / 2
+        scale = size / (2 * max(box[2] - box[0], box[3] - box[1]))
+        warp = np.array([[scale, 0, size / 2 - centre[0] * scale],
+                         [0, scale, size / 2 - centre[1] * scale]])  # fmt: skip
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        crops.append(cv2.warpAffine(image, warp, (size, size), flags=interpolation))
+    batch = np.stack(crops).astype(np.float32) / 127.5 - 1.0
+    outputs = models.run(DETECTOR.model, batch)
+    centres = anchors(DETECTOR, size, size)
+    expected = np.array([size / 4, size / 4, 3 * size / 4, 3 * size / 4])
+    confirmed = np.zeros(len(boxes))
+    for k in range(len(boxes)):
+        logits = np.concatenate([outputs[i][k, :, 0] for i, _ in DETECTOR.outputs])
+        reg = np.concatenate([outputs[j][k, :, -16:] for _, j in DETECTOR.outputs])
+        mid = centres + reg[:, :2]
+        seen = np.concatenate([mid - reg[:, 2:4] / 2, mid + reg[:, 2:4] / 2], axis=1)
+        here = box_ious(seen, expected) >= 0.3
+        if here.any():
+            confirmed[k] = 1.0 / (1.0 + np.exp(-np.clip(logits[here].max(), -80, 80)))
+    return confirmed
+
+
+def detect_all(image: np.ndarray) -> list[Face]:
+    """Faces found by the fine and (if needed) coarse passes, duplicates merged, unsure ones
+    kept only if a second look confirms them."""
+    found = [one_pass(image, scale, shape) for scale, shape in passes(*image.shape[:2])]
+    boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    faces = faces_of(boxes, keypoints, scores)
+    unsure = [f for f in faces if f.score < SURE]
+    if not unsure:
+        return faces
+    confirmed = second_look(image, np.array([f.box for f in unsure]))
+    rejected = {id(f) for f, c in zip(unsure, confirmed, strict=True) if c < CONFIRM}
+    return [f for f in faces if id(f) not in rejected]
 
 
 def with_border(image: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +242,11 @@ def with_border(image: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray
 
 def detect(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 image, largest first."""
-    faces = detect_once(image)
+    faces = detect_all(image)
     if not faces:
         grown, pad = with_border(image, CROP_BORDER)
         faces = [
             Face(box=f.box - np.tile(pad, 2), score=f.score, keypoints=f.keypoints - pad)
-            for f in detect_once(grown)
+            for f in detect_all(grown)
         ]
     return sorted(faces, key=lambda f: -f.area)

@@ -128,8 +128,8 @@ def test_split_hair_gives_several_polygons_in_image_pixels():
 EYEGLASSES = ["celeba/eyeglasses/000264.jpg", "celeba/eyeglasses/000266.jpg"]
 BARE = ["celeba/no_glasses/000010.jpg", "celeba/no_glasses/000020.jpg"]
 SUNGLASSES = [
-    "sunglasses_selfies/selfies_10_images_004.jpg",
     "sunglasses_selfies/selfies_10_images_005.jpg",
+    "sunglasses_selfies/selfies_10_images_008.jpg",
 ]
 
 
@@ -142,9 +142,11 @@ def test_glasses_on_labelled_photos(shared_data, file, expected):
 
 # The first two dev photos of each set, in manifest order, with one face found — bar Figaro's
 # Frame00013, whose mask outlines a woman seen from behind, not the man in a hat that is found.
+# (Frame00032 and Frame00060, heads seen from behind, were found by the detector before its
+# second look at unsure faces; they show no face.)
 HAIR = [
-    "figaro1k/images/Frame00032-org.jpg",
-    "figaro1k/images/Frame00060-org.jpg",
+    "figaro1k/images/Frame00089-org.jpg",
+    "figaro1k/images/Frame00102-org.jpg",
     "lfw_parts/images/Aaron_Peirsol_0001.jpg",
     "lfw_parts/images/Aaron_Peirsol_0002.jpg",
 ]

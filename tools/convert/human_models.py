@@ -24,6 +24,9 @@ class ModelInfo:
     offset: float
     normalisation: str  # human-readable form of scale/offset, with provenance
     outputs: str  # layout and label order of the outputs (ONNX names, sorted as in the file)
+    # Fully convolutional: the ONNX input takes any height and width (multiples of the
+    # coarsest stride), so one pass can cover a whole large photo (``rosto.detection``).
+    any_size: bool = False
 
     def metadata(self, source: str) -> dict[str, str]:
         return {
@@ -50,7 +53,12 @@ _UNIT = "x/255 (Human)"
 _GRAY = "(g/255 - 0.5) * 2 on gray g (Human)"
 
 MODELS: dict[str, ModelInfo] = {
-    "blazeface": ModelInfo(256, 256, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM, _BLAZEFACE),
+    "blazeface": ModelInfo(
+        256, 256, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM,
+        _BLAZEFACE + "; the input takes any height and width that are multiples of 32 (the "
+        "anchor grids then have height/16 × width/16 and height/32 × width/32 cells)",
+        any_size=True,
+    ),
     "blazeface-front": ModelInfo(128, 128, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM, _BLAZEFACE),
     "facemesh-detection-short": ModelInfo(
         128, 128, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM,

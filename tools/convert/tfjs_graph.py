@@ -645,12 +645,36 @@ def convert_graph(graph: TfGraph, metadata: dict[str, str] | None = None) -> onn
     return model
 
 
-def check_runs(model: onnx.ModelProto, batch: int = 2) -> None:
-    """Run the model in ONNX Runtime on a random batch: catches what the checker cannot."""
+def any_size(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with the input's height and width free, for a fully convolutional net.
+
+    TF froze the anchor count into each output Reshape (``[0, 512, 16]``); it becomes -1, and
+    the input and output dimensions that depended on the size are named instead of fixed. Pads
+    were computed for the frozen size: they stay right for any multiple of the coarsest stride.
+    """
+    graph = model.graph
+    for dim, name in zip(graph.input[0].type.tensor_type.shape.dim[1:3], ("height", "width"),
+                         strict=True):  # fmt: skip
+        dim.dim_param = name
+    for out in graph.output:
+        out.type.tensor_type.shape.dim[1].dim_param = f"{out.name}_anchors"
+    shapes = {node.input[1] for node in graph.node if node.op_type == "Reshape"}
+    for init in graph.initializer:
+        if init.name in shapes:
+            dims = numpy_helper.to_array(init).copy()
+            dims[1] = -1
+            init.CopyFrom(numpy_helper.from_array(dims, init.name))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def check_runs(model: onnx.ModelProto, batch: int = 2, size: int = 256) -> None:
+    """Run the model in ONNX Runtime on a random batch: catches what the checker cannot.
+    A free height or width is given ``size``."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {}
     for i in session.get_inputs():
-        shape = [batch, *i.shape[1:]]
+        shape = [batch, *(d if isinstance(d, int) else size for d in i.shape[1:])]
         feeds[i.name] = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     for out, meta in zip(session.run(None, feeds), session.get_outputs(), strict=True):
         if out.shape[0] != batch or not np.isfinite(out).all():
@@ -667,6 +691,8 @@ def convert(package_dir: Path, out_dir: Path, names: list[str] | None = None) ->
         info = MODELS[name]
         graph = load_graph(package_dir / "models" / f"{name}.json")
         model = convert_graph(graph, info.metadata(source))
+        if info.any_size:
+            model = any_size(model)
         check_runs(model)
         path = out_dir / f"{name.replace('-', '_')}.onnx"
         path.write_bytes(model.SerializeToString())
