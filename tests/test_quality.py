@@ -17,7 +17,8 @@ from rosto.training import data
 
 
 def quality(image):
-    (face,) = analyze(image, ["quality"])
+    """The quality of the photo's largest face (a face in the background may be found too)."""
+    face = analyze(image, ["quality"])[0]
     assert set(face) == {"blur", "exposure"}
     return face
 
