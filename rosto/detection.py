@@ -57,7 +57,7 @@ DETECTOR = DETECTORS["blazeface"]
 # if a second, closer look confirms it (chosen on the synthetic small-face set, bench.detection).
 SCORE_THRESHOLD = 0.4
 SURE = 0.75
-CONFIRM = 0.6
+CONFIRM = 0.65
 LOOK_SIZE = 128  # the second look's input side; the candidate box fills half of it
 NMS_OVERLAP = 0.5  # intersection over the smaller box's area
 CROP_BORDER = 0.5  # share of the image's size added on each side for the retry
