@@ -8,9 +8,12 @@ subprocess; /proc is sampled every 0.2 s for the CPU time and memory of every pr
 
 - photos/s and faces/s: from the first record written to the last (the rate a long collection
   runs at); "wall" also counts starting the workers (and Ray) and loading the models;
-- CPU use: CPU seconds of all the processes / (wall × cores);
+- CPU use: CPU seconds of all the processes / (wall × cores); CPU s per photo: the CPU
+  seconds of all the processes from the first record to the last / the photos in between — the
+  figure that other load on the machine changes least;
 - RSS per worker: the largest peak resident memory of one worker process (pool worker or Ray
-  actor), shared pages included.
+  actor), shared libraries included; in brackets its PSS, which counts a page shared by n
+  processes as 1/n: what each worker adds.
 
     python -m bench.batch [--photos 500] [--runs local1,local,ray] [--write README.md]
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,7 +110,8 @@ class Sampler:
     root: int
     interval: float = 0.2
     cpu: dict[tuple[int, str], float] = field(default_factory=dict)  # (pid, start) → seconds
-    peak: dict[tuple[int, str], int] = field(default_factory=dict)  # → bytes
+    peak: dict[tuple[int, str], int] = field(default_factory=dict)  # → bytes resident
+    peak_pss: dict[tuple[int, str], int] = field(default_factory=dict)  # → bytes, shared split
     worker: set[tuple[int, str]] = field(default_factory=set)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -127,15 +132,21 @@ class Sampler:
             self._collect(pid, parents, below)
         for pid in list(parents):
             self._collect(pid, parents, below)
-        for pid in below - {self.root}:
+        for pid in below & parents.keys():
             fields = parents[pid][1]
             key = (pid, fields[19])  # the start time tells a reused pid apart
             self.cpu[key] = (int(fields[11]) + int(fields[12])) / _TICK
             rss = int(fields[21]) * _PAGE
             self.peak[key] = max(self.peak.get(key, 0), rss)
             command = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
-            if "multiprocessing" in command or command.startswith("ray::"):
+            if "multiprocessing.spawn" in command or command.startswith("ray::MapWorker"):
                 self.worker.add(key)
+                pss = re.search(r"^Pss:\s+(\d+) kB", _read(f"/proc/{pid}/smaps_rollup"), re.M)
+                if pss:
+                    self.peak_pss[key] = max(self.peak_pss.get(key, 0), int(pss.group(1)) << 10)
+
+    def total_cpu(self) -> float:
+        return sum(self.cpu.values())
 
     @staticmethod
     def _collect(pid: int, parents: dict, below: set[int]) -> None:
@@ -171,9 +182,9 @@ def measure(listing: Path, args: list[str]) -> dict:
             now = time.perf_counter()
             count = out.read_bytes().count(b"\n") if out.exists() else 0
             if count and first is None:
-                first, first_count = now, count
+                first, first_count, first_cpu = now, count, sampler.total_cpu()
             if count > written:
-                written, last = count, now
+                written, last, last_cpu = count, now, sampler.total_cpu()
         wall = time.perf_counter() - start
         sampler.stop.set()
         if batch.returncode:
@@ -183,6 +194,7 @@ def measure(listing: Path, args: list[str]) -> dict:
     faces = sum(len(r.get("faces", ())) for r in records[first_count:])
     steady = last - first
     workers = [sampler.peak[k] for k in sampler.worker] or [0]
+    shared_out = [sampler.peak_pss[k] for k in sampler.worker if k in sampler.peak_pss] or [0]
     return {
         "photos": len(records),
         "faces": sum(len(r.get("faces", ())) for r in records),
@@ -190,8 +202,10 @@ def measure(listing: Path, args: list[str]) -> dict:
         "wall_s": wall,
         "photos_per_s": photos / steady,
         "faces_per_s": faces / steady,
-        "cpu_use": sum(sampler.cpu.values()) / (wall * CORES),
+        "cpu_use": sampler.total_cpu() / (wall * CORES),
+        "cpu_s_per_photo": (last_cpu - first_cpu) / photos,
         "worker_rss_mb": max(workers) / 2**20,
+        "worker_pss_mb": max(shared_out) / 2**20,
         "workers": len(workers),
     }
 
@@ -209,8 +223,8 @@ def table(name: str, results: dict[str, list[dict]]) -> str:
         f"median of {len(runs)} run(s) each.",
         "",
         "| run | photos/s | faces/s | vs 1 process | wall, with start-up | CPU use | "
-        "peak RSS per worker |",
-        "|---|---|---|---|---|---|---|",
+        "CPU s per photo | peak RSS (PSS) per worker |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in results:
         rate = median(run, "photos_per_s")
@@ -218,7 +232,8 @@ def table(name: str, results: dict[str, list[dict]]) -> str:
         lines.append(
             f"| {RUNS[run][0]} | {rate:.1f} | {median(run, 'faces_per_s'):.1f} | {ratio} | "
             f"{median(run, 'wall_s'):.1f} s | {median(run, 'cpu_use'):.0%} | "
-            f"{median(run, 'worker_rss_mb'):.0f} MB |"
+            f"{median(run, 'cpu_s_per_photo'):.3f} | "
+            f"{median(run, 'worker_rss_mb'):.0f} ({median(run, 'worker_pss_mb'):.0f}) MB |"
         )
     return "\n".join(lines)
 
