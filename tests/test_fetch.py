@@ -285,6 +285,7 @@ def test_numeric_hosts_out_of_range_are_not_names(host):
 def test_the_documented_timeouts():
     assert Timeouts() == Timeouts(connect=5.0, read=10.0, total=20.0)  # README's figures
     assert Timeouts.within(Settings().fetch_timeout) == Timeouts()
+    assert Settings().client_timeout == 5.0  # README: headers within 5 s, body pauses under 5 s
     assert Timeouts.within(2) == Timeouts(connect=2, read=2, total=2)
 
 
