@@ -60,7 +60,7 @@ SURE = 0.75
 CONFIRM = 0.65
 LOOK_SIZE = 128  # the second look's input side; the candidate box fills half of it
 NMS_OVERLAP = 0.5  # intersection over the smaller box's area
-CROP_BORDER = 0.5  # share of the image's size added on each side for the retry
+CROP_BORDER = 0.5  # share of the photo's size added on each side for the tight-crop retry
 FINE_SCALE = 0.6  # a 20 px face becomes 12 px, the smallest BlazeFace finds reliably
 LARGEST_FACE = 320  # input pixels: wider faces are left to the coarse pass
 MAX_PIXELS = 800_000  # of the fine pass's input: the cost stops growing past ~2.2 MP
@@ -219,34 +219,44 @@ def detect_all(image: np.ndarray) -> list[Face]:
     kept only if a second look confirms them."""
     found = [one_pass(image, scale, shape) for scale, shape in passes(*image.shape[:2])]
     boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    faces = faces_of(boxes, keypoints, scores)
+    return confirmed(image, faces_of(boxes, keypoints, scores))
+
+
+def confirmed(image: np.ndarray, faces: list[Face]) -> list[Face]:
+    """The faces the detector is sure of, and the unsure ones that a second look confirms."""
     unsure = [f for f in faces if f.score < SURE]
     if not unsure:
         return faces
-    confirmed = second_look(image, np.array([f.box for f in unsure]))
-    rejected = {id(f) for f, c in zip(unsure, confirmed, strict=True) if c < CONFIRM}
+    looks = second_look(image, np.array([f.box for f in unsure]))
+    rejected = {id(f) for f, look in zip(unsure, looks, strict=True) if look < CONFIRM}
     return [f for f in faces if id(f) not in rejected]
 
 
-def with_border(image: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """The image centred on a canvas grown by ``share`` of its size on each side, in its mean
-    colour, and the offset of the original inside it."""
+def in_a_border(image: np.ndarray) -> list[Face]:
+    """Faces of a photo that may be one tight face crop: the photo shrunk into the middle of a
+    256² thumbnail whose rest is its mean colour (CROP_BORDER of its size on each side), one
+    pass. Shrinking first keeps a large faceless photo from being copied at four times its
+    size; a face that fills the photo needs no more pixels than that."""
     height, width = image.shape[:2]
-    pad = np.array([round(width * share), round(height * share)])
-    colour = tuple(int(c) for c in image.reshape(-1, 3).mean(0))
-    grown = cv2.copyMakeBorder(
-        image, pad[1], pad[1], pad[0], pad[0], cv2.BORDER_CONSTANT, value=colour
-    )
-    return grown, pad
+    size = DETECTOR.size
+    scale = size / ((1 + 2 * CROP_BORDER) * max(height, width))
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    pad = np.array([(size - new_w) // 2, (size - new_h) // 2])
+    colour = tuple(int(c) for c in small.reshape(-1, 3).mean(0))
+    bottom, right = size - new_h - pad[1], size - new_w - pad[0]
+    thumbnail = cv2.copyMakeBorder(small, pad[1], bottom, pad[0], right, cv2.BORDER_CONSTANT,
+                                   value=colour)  # fmt: skip
+    faces = confirmed(thumbnail, faces_of(*one_pass(thumbnail, 1.0, (size, size))))
+    return [
+        Face(box=(f.box - np.tile(pad, 2)) / scale, score=f.score,
+             keypoints=(f.keypoints - pad) / scale)  # fmt: skip
+        for f in faces
+    ]
 
 
 def detect(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 image, largest first."""
-    faces = detect_all(image)
-    if not faces:
-        grown, pad = with_border(image, CROP_BORDER)
-        faces = [
-            Face(box=f.box - np.tile(pad, 2), score=f.score, keypoints=f.keypoints - pad)
-            for f in detect_all(grown)
-        ]
+    faces = detect_all(image) or in_a_border(image)
     return sorted(faces, key=lambda f: -f.area)

@@ -113,3 +113,13 @@ def test_shrunk_group_photos_keep_their_faces(shared_data):
         found += sum(n >= 1 for n in matched(faces, list(sample.boxes)))
         total += len(sample.boxes)
     assert found / total >= 0.95
+
+
+@pytest.mark.parametrize("side", [48, 2400])
+def test_a_tight_face_crop_of_any_size_is_found_once(astronaut, side):
+    """Too tight for the passes alone, the crop is retried in a border (a large crop shrunk
+    first, not copied at four times its size)."""
+    chip = cv2.resize(astronaut[100:180, 185:265], (side, side))
+    assert detection.detect_all(chip) == []
+    (face,) = detection.detect(chip)
+    assert iou(face.box, np.array([0, 0, side, side])) >= 0.4
