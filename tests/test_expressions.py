@@ -3,6 +3,7 @@ and no person sits on both sides of a split."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rosto.features.emotion import EMOTIONS
@@ -58,3 +59,41 @@ def test_prepared_sets_keep_each_person_on_one_side(name):
             sides.setdefault(person, set()).add(split)
     assert len(sides) > 20 and all(len(s) == 1 for s in sides.values())
     assert len(expressions.guard_version(name)) == 64
+
+
+def test_the_shipped_graph_is_both_nets_and_the_head(tmp_path, astronaut):
+    """``expression.onnx`` as exported: its head answer is the PyTorch head's on the two nets'
+    features, and its ``registry_mean`` is the mean of the two registry nets run alone."""
+    pytest.importorskip("torch", reason="training tests need the train extra (PyTorch)")
+    import onnxruntime as ort
+    import torch
+
+    from rosto import models
+    from rosto.analysis import Analysis
+    from rosto.detection import detect
+    from rosto.features.emotion import (
+        FACE_API,
+        FACE_API_ORDER,
+        OARRIAGA,
+        OARRIAGA_ORDER,
+        grey_input,
+    )
+    from rosto.landmarks import aligned_crops
+    from rosto.training import emotion
+    from rosto.training.common import predict, seed_everything
+
+    seed_everything(0)
+    crops = aligned_crops(Analysis(astronaut, detect(astronaut)[:1]))
+    crops = np.concatenate([crops, crops[:, :, ::-1]])
+    features = emotion.net_features(crops)
+    head = emotion.Head(features[:, :512].mean(0), features[:, :512].std(0) + 1e-3)
+    emotion.export(head, tmp_path / "expression.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "expression.onnx"))
+    probs, mean = sess.run(None, {"colour": crops, "grey": grey_input(crops)})
+    expected = torch.softmax(torch.from_numpy(predict(head, features[:, :512])), 1).numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    (fa,) = models.run(FACE_API, crops)
+    (oa,) = models.run(OARRIAGA, grey_input(crops))
+    order = [[o.index(e) for e in EMOTIONS] for o in (FACE_API_ORDER, OARRIAGA_ORDER)]
+    np.testing.assert_allclose(mean, (fa[:, order[0]] + oa[:, order[1]]) / 2, atol=1e-6)
+    assert mean[0].argmax() == EMOTIONS.index("happy")  # the astronaut smiles

@@ -29,8 +29,8 @@ def test_every_shipped_file_is_in_models_md_with_its_sha256(path):
 @pytest.mark.parametrize("name", models.available())
 def test_every_shipped_model_loads_and_runs_a_batch(name):
     sess = models.session(name)
-    (arg,) = sess.get_inputs()
-    shape = [d if isinstance(d, int) else 2 if i == 0 else 256 for i, d in enumerate(arg.shape)]
-    outputs = models.run(name, np.full(shape, 127.0, dtype=np.float32))
+    shapes = [[d if isinstance(d, int) else 2 if i == 0 else 256 for i, d in enumerate(arg.shape)]
+              for arg in sess.get_inputs()]  # fmt: skip
+    outputs = models.run(name, *(np.full(shape, 127.0, dtype=np.float32) for shape in shapes))
     assert outputs and all(o.shape[0] == 2 and np.isfinite(o).all() for o in outputs)
     assert name in models.loaded()

@@ -106,8 +106,7 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
         "blazeface": 1,
         "face_landmark_68": 1,
         "age_gender": 1,
-        "face_expression": 1,
-        "emotion": 1,
+        "expression": 1,
     }
 
 

@@ -1,9 +1,12 @@
-"""emotion: the mean of two nets' probabilities, in the API's class order.
+"""emotion: our head on the two registry expression nets' own features, in the API's order.
 
-face-api's expression net (colour, 112² aligned crop) and oarriaga's mini-Xception (grey, 64²,
-trained on FER2013) err differently: their average found "happy" on GENKI-4K's real photos,
-which neither net saw, better than either alone (accuracy 0.945 against 0.932 and 0.922; ROC
-AUC 0.982 against 0.980 and 0.971), for about 2 ms more per face.
+face-api's expression net (colour, 112² aligned crop) and oarriaga's mini-Xception (grey 64²,
+FER2013) both run on every face; the head (``rosto train emotion``) reads their last features
+before each net's classifier and was trained on real web photos, posed photos and FER2013
+chips at two sizes. The plain mean of the two nets' answers, which this feature gave before,
+read real photos at 0.489 and lost 6 points on a chip enlarged ×4 (MODELS.md). Nets and head
+are one graph, ``expression.onnx``, one session per request; it also gives that mean
+(``registry_mean``), which smile's fitted weights read.
 """
 
 from __future__ import annotations
@@ -18,15 +21,12 @@ from rosto.landmarks import aligned_crops
 from rosto.response import classes
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+MODEL = "expression"  # both registry nets and the head, made by ``rosto train emotion``
 FACE_API = "face_expression"
 FACE_API_ORDER = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
 OARRIAGA = "emotion"
 OARRIAGA_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 OARRIAGA_SIZE = 64
-
-
-def _in_api_order(probs: np.ndarray, order: tuple[str, ...]) -> np.ndarray:
-    return probs.reshape(-1, len(order))[:, [order.index(e) for e in EMOTIONS]]
 
 
 def grey_input(crops: np.ndarray) -> np.ndarray:
@@ -37,16 +37,20 @@ def grey_input(crops: np.ndarray) -> np.ndarray:
     return (grey[..., None] / 127.5 - 1.0).astype(np.float32)
 
 
-def _predict(analysis: Analysis) -> np.ndarray:
+def _run(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     crops = aligned_crops(analysis)
-    (face_api,) = models.run(FACE_API, crops)
-    (oarriaga,) = models.run(OARRIAGA, grey_input(crops))
-    return (_in_api_order(face_api, FACE_API_ORDER) + _in_api_order(oarriaga, OARRIAGA_ORDER)) / 2
+    head, mean = models.run(MODEL, crops, grey_input(crops))
+    return head, mean
 
 
 def probabilities(analysis: Analysis) -> np.ndarray:
-    """(N, 7) emotion probabilities in ``EMOTIONS`` order."""
-    return analysis.shared("emotion", _predict)
+    """(N, 7) emotion probabilities in ``EMOTIONS`` order: the head's answer."""
+    return analysis.shared("emotion", _run)[0]
+
+
+def registry_mean(analysis: Analysis) -> np.ndarray:
+    """(N, 7) the mean of the two registry nets' probabilities, in ``EMOTIONS`` order."""
+    return analysis.shared("emotion", _run)[1]
 
 
 def compute(analysis: Analysis) -> list[dict]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.features.emotion import EMOTIONS, probabilities
+from rosto.features.emotion import EMOTIONS, registry_mean
 from rosto.landmarks import eye_centres, landmarks68
 from rosto.models import WEIGHTS_DIR
 
@@ -44,7 +44,7 @@ def mouth_shape(points: np.ndarray, eyes: np.ndarray) -> np.ndarray:
 
 def inputs(analysis: Analysis) -> np.ndarray:
     """(N, 4) the logistic model's inputs: logit of "happy", then the mouth's shape."""
-    happy = np.clip(probabilities(analysis)[:, HAPPY], 1e-4, 1 - 1e-4)
+    happy = np.clip(registry_mean(analysis)[:, HAPPY], 1e-4, 1 - 1e-4)  # what it was fitted on
     shape = mouth_shape(landmarks68(analysis), eye_centres(analysis))
     return np.concatenate([np.log(happy / (1 - happy))[:, None], shape], axis=1)
 
