@@ -107,7 +107,18 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
         "face_landmark_68": 1,
         "age_gender": 1,
         "expression": 1,
+        "face_recognition": 1,
+        "age_gender_head": 1,
     }
+
+
+def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):
+    photo = collage([astronaut, astronaut], [300, 300])
+    before = models.run_counts.copy()
+    faces = analyze(photo, ["age", "gender", "ethnicity"])
+    assert len(faces) == 2 and all({"age", "gender", "ethnicity"} <= set(f) for f in faces)
+    ran = models.run_counts - before
+    assert ran["face_recognition"] == 1 and ran["age_gender_head"] == 1
 
 
 @pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])

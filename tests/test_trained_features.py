@@ -161,18 +161,20 @@ def test_hair_polygons_overlap_the_true_mask(shared_data, file):
     assert iou(polygon_mask(face["hair"]["polygons"], image.shape), truth) >= 0.5
 
 
-# UTKFace dev chips of adults (20-60), the first two of each class in file order that the
-# shipped head answers right: a regression check on faces it never trained on, not a measure.
+# UTKFace chips of adults (20-60) in the dev minutes (``data.utkface_split_of``: no head trained
+# on them), the first two of each class in file order that the shipped head answers right: a
+# regression check on faces it never trained on, not a measure.
 ETHNICITY = {
-    "asian": ["20_1_2_20170116163800040", "21_1_2_20161219211717693"],
-    "black": ["20_0_1_20170113132706143", "21_1_1_20170112193104310"],
-    "indian": ["20_0_3_20170104225831145", "20_1_3_20170119144712261"],
-    "white": ["20_0_0_20170105161706251", "20_1_0_20170103175447799"],
+    "asian": ["train/20_1_2_20170104020725236", "dev/21_1_2_20161219211717693"],
+    "black": ["train/20_0_1_20170112191235269", "dev/20_0_1_20170113132706143"],
+    "indian": ["train/20_1_3_20170104222022391", "train/20_1_3_20170104231525073"],
+    "white": ["train/20_0_0_20170110232156775", "train/20_1_0_20170103175634288"],
 }
 
 
 @pytest.mark.parametrize("name, race", [(f, r) for r, fs in ETHNICITY.items() for f in fs])
 def test_known_faces_get_their_labelled_ethnicity(shared_data, name, race):
-    path = shared_data / "utkface" / "dev" / f"{name}.jpg.chip.jpg"
+    path = shared_data / "utkface" / f"{name}.jpg.chip.jpg"
+    assert data.utkface_split_of(path.name) == "dev"
     (face,) = analyze(data.load(path), ["ethnicity"])[:1]
     assert face["ethnicity"]["value"] == race

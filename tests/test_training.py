@@ -19,6 +19,16 @@ def test_without_torch_training_says_how_to_install_it(monkeypatch, capsys, tmp_
     assert "pip install 'rosto[train]'" in capsys.readouterr().err
 
 
+def test_utkface_split_keeps_a_minute_of_crops_on_one_side():
+    minute = [f"{age}_0_0_201701121315{second:02d}123.jpg.chip.jpg" for age, second in
+              [(3, 0), (40, 17), (71, 59)]]  # fmt: skip
+    assert len({data.utkface_split_of(n) for n in minute}) == 1
+    stamps = [f"30_1_2_2017011{d}{h:02d}{m:02d}00000.jpg.chip.jpg" for d in range(3)
+              for h in range(24) for m in range(0, 60, 3)]  # fmt: skip
+    dev = sum(data.utkface_split_of(n) == "dev" for n in stamps) / len(stamps)
+    assert 0.17 < dev < 0.23
+
+
 def test_dev_split_is_stable_and_one_in_five():
     names = [f"{i:06d}.jpg" for i in range(3000)]
     dev = [n for n in names if data.split_of(n) == "dev"]
@@ -37,7 +47,7 @@ def test_lfw_people_sit_on_one_side_of_the_split(shared_data):
 
 torch = pytest.importorskip("torch", reason="training tests need the train extra (PyTorch)")
 
-from rosto.training import ethnicity, glasses, goggles, hair  # noqa: E402
+from rosto.training import age_gender, ethnicity, glasses, goggles, hair  # noqa: E402
 from rosto.training.common import export_onnx, fit, predict, seed_everything  # noqa: E402
 from rosto.training.faces import extract  # noqa: E402
 
@@ -68,6 +78,46 @@ def test_exported_graphs_match_torch_with_a_dynamic_batch(tmp_path, exported, sh
     assert out.shape[0] == 3 and (out >= 0).all() and (out <= 1).all()
     if out.ndim == 2:
         np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-5)
+
+
+def test_age_gender_graph_gives_years_and_gender_with_a_dynamic_batch(tmp_path):
+    seed_everything(0)
+    x = np.random.default_rng(0).normal(0, 1, (3, 64)).astype(np.float32)
+    model = age_gender.Exported(age_gender.Head(np.zeros(64), np.ones(64), hidden=16))
+    export_onnx(model, x[:1], tmp_path / "m.onnx", ["age", "gender"])
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    for batch in (x[:1], x):
+        age, gender = sess.run(None, {"input": batch})
+        want_age, want_gender = age_gender.predict_both(model, batch)
+        np.testing.assert_allclose(age, want_age, atol=1e-3)
+        np.testing.assert_allclose(gender, want_gender, atol=1e-5)
+    assert age.shape == (3,) and ((age >= 0) & (age <= age_gender.AGES - 1)).all()
+    np.testing.assert_allclose(gender.sum(axis=1), 1, atol=1e-5)
+
+
+def test_soft_age_targets_peak_at_the_label_and_widen_with_age():
+    targets = age_gender.soft_targets(np.array([2, 70]))
+    assert targets.argmax(1).tolist() == [2, 70]
+    np.testing.assert_allclose(targets.sum(1), 1, atol=1e-6)
+    assert targets[0].max() > 2 * targets[1].max()
+
+
+def test_balanced_sampling_gives_every_group_the_same_weight():
+    rows = [{"age": "30", "race": "white", "gender": "male"}] * 90
+    rows += [{"age": "70", "race": "indian", "gender": "female"}] * 10
+    w = age_gender.sample_weights(rows)
+    assert abs(w[:90].sum() - 0.5) < 1e-9 and abs(w[90:].sum() - 0.5) < 1e-9
+
+
+def test_age_gender_head_learns_a_synthetic_task_in_seconds():
+    rng = seed_everything(0)
+    ages = rng.integers(1, 90, 400)
+    x = (ages[:, None] / 30.0 + rng.normal(0, 0.05, (400, 8))).astype(np.float32)
+    x[:, 0] = ages % 2  # the "gender" cue
+    rows = [{"age": str(a), "race": "white", "gender": ("male", "female")[a % 2]} for a in ages]
+    model = age_gender.fit_head(x, rows, rng, epochs=40)
+    age, gender = age_gender.predict_both(model, x)
+    assert np.abs(age - ages).mean() < 8 and (gender.argmax(1) == ages % 2).mean() > 0.95
 
 
 def synthetic_regions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,11 @@
-"""age and gender: face-api's age_gender net on the aligned crop, run once for both features."""
+"""age and gender: our head on the shared face representation, blended with face-api's net.
+
+The head (``rosto.training.age_gender``) reads ``rosto.descriptor``'s representation, which
+ethnicity reads too (asking for age, gender and ethnicity pays the recognition net once), and
+was trained with every (age band, race, gender) group sampled alike. Its graph also takes
+face-api's age_gender answers and returns a weighted mean of both, the weights chosen on a
+balanced UTKFace dev set (MODELS.md): one pass of each net for all faces, both features.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,15 @@ import numpy as np
 
 from rosto import models
 from rosto.analysis import Analysis
+from rosto.descriptor import representation
 from rosto.features import Feature
 from rosto.landmarks import aligned_crops
 from rosto.response import classes
 
-MODEL = "age_gender"
+MODEL = "age_gender"  # face-api's net
 HEAD = "age_gender_head"  # ours, on the shared representation (rosto.training.age_gender)
 AGES = 100  # the head's age bins: 0..99 years
-GENDERS = ("man", "woman")  # the net's order: male, female
+GENDERS = ("man", "woman")  # both nets' order: male, female
 
 
 def _faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
@@ -26,9 +34,16 @@ def faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     return analysis.shared(MODEL, _faceapi)
 
 
+def _predict(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    age, gender = faceapi(analysis)
+    inputs = np.concatenate([representation(analysis), age[:, None], gender], axis=1)
+    age, gender = models.run(HEAD, inputs.astype(np.float32))
+    return age.reshape(-1), gender.reshape(-1, 2)
+
+
 def predictions(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     """(N,) ages in years and (N, 2) man/woman probabilities."""
-    return faceapi(analysis)
+    return analysis.shared(HEAD, _predict)
 
 
 def compute_age(analysis: Analysis) -> list[dict]:

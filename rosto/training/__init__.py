@@ -1,4 +1,4 @@
-"""Training of Rosto's own models (emotion head, ethnicity, glasses, hair) from the labelled data.
+"""Training of Rosto's own models (age and gender, emotion head, ethnicity, glasses, hair).
 
 ``python -m rosto.training MODEL --data ../shared/data`` reproduces a shipped ONNX file from
 the data with a fixed seed. Training needs PyTorch (the ``train`` extra); serving never
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS = ("emotion", "ethnicity", "glasses", "hair")
+MODELS = ("age_gender", "emotion", "ethnicity", "glasses", "hair")
 
 
 class TorchMissingError(RuntimeError):

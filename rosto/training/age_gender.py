@@ -20,13 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from rosto.descriptor import SIZE
 from rosto.features.age_gender import AGES, HEAD
 from rosto.training import data
 from rosto.training.common import Timer, export_onnx, fit, seed_everything, table
 from rosto.training.metrics import BALANCED_BANDS, age_band, balanced_mean
 from rosto.training.representations import aaf, utkface
 
-SEED, EPOCHS, BATCH, LR, HIDDEN = 0, 30, 256, 1e-3, 512
+SEED, EPOCHS, BATCH, LR, HIDDEN = 0, 10, 256, 1e-3, 512
 GENDERS = ("male", "female")  # the head's gender order, as face-api's
 RACES = ("asian", "black", "indian", "white")
 
@@ -61,6 +62,27 @@ class Exported(nn.Module):
         return torch.softmax(age, dim=1) @ self.years, torch.softmax(gender, dim=1)
 
 
+class Fused(nn.Module):
+    """The served graph: the head's answers averaged with face-api's, then the age corrected
+    for its bias (stretched about PIVOT years and shifted); all chosen on the dev set.
+
+    Input: the representation followed by face-api's age, p(male), p(female)."""
+
+    def __init__(self, exported: Exported, age_weight: float, gender_weight: float,
+                 stretch: float = 0.0, shift: float = 0.0):  # fmt: skip
+        super().__init__()
+        self.exported = exported
+        self.age_weight, self.gender_weight = age_weight, gender_weight
+        self.stretch, self.shift = stretch, shift
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        age, gender = self.exported(x[:, :SIZE])
+        w, v = self.age_weight, self.gender_weight
+        age = w * age + (1 - w) * x[:, SIZE]
+        age = age + self.stretch * (age - PIVOT) + self.shift
+        return age, v * gender + (1 - v) * x[:, SIZE + 1 :]
+
+
 def cell(row: dict) -> tuple[str, str, str]:
     return age_band(int(row["age"]), BALANCED_BANDS), row["race"] or "aaf", row["gender"]
 
@@ -83,26 +105,31 @@ def sample_weights(rows: list[dict]) -> np.ndarray:
     return w / w.sum()
 
 
-def evaluate(ages: np.ndarray, male: np.ndarray, rows: list[dict]) -> list[tuple[str, str]]:
-    """Balanced dev figures (4 API races only): MAE, bias, gender accuracy, overall and by group."""
+def evaluate(ages: np.ndarray, male: np.ndarray, rows: list[dict]) -> dict[str, tuple]:
+    """Balanced dev figures (4 API races only) by group ("all", bands, races, genders):
+    (age MAE, age bias, gender accuracy), each the mean of its cells' means."""
     keep = [i for i, r in enumerate(rows) if r["race"] in RACES]
     cells = [cell(rows[i]) for i in keep]
     truth = np.array([int(rows[i]["age"]) for i in keep])
     error = ages[keep] - truth
     right = (male[keep] > 0.5) == np.array([rows[i]["gender"] == "male" for i in keep])
-    out = []
     groups = [("all", lambda c: True)]
     groups += [(f"{lo}-{hi}", lambda c, b=f"{lo}-{hi}": c[0] == b) for lo, hi in BALANCED_BANDS]
     groups += [(r, lambda c, r=r: c[1] == r) for r in RACES]
     groups += [(g, lambda c, g=g: c[2] == g) for g in GENDERS]
+    out = {}
     for name, chosen in groups:
         idx = [i for i, c in enumerate(cells) if chosen(c)]
         sub = [cells[i] for i in idx]
-        out.append((f"{name}: age MAE / bias / gender",
-                    f"{balanced_mean(np.abs(error[idx]), sub):.2f} / "
-                    f"{balanced_mean(error[idx], sub):+.2f} / "
-                    f"{balanced_mean(right[idx], sub):.3f}"))  # fmt: skip
+        out[name] = (balanced_mean(np.abs(error[idx]), sub), balanced_mean(error[idx], sub),
+                     balanced_mean(right[idx], sub))  # fmt: skip
     return out
+
+
+def figures(scores: dict[str, tuple], prefix: str = "") -> list[tuple[str, str]]:
+    """Summary rows of ``evaluate``'s figures."""
+    return [(f"{prefix}{name}: age MAE / bias / gender", f"{mae:.2f} / {bias:+.2f} / {acc:.3f}")
+            for name, (mae, bias, acc) in scores.items()]  # fmt: skip
 
 
 def training_set(data_dir: Path, fresh: bool, cached_only: bool = False
@@ -144,20 +171,48 @@ def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
     return Exported(head)
 
 
+WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)  # the head's share, tried on dev
+STRETCHES = (0.0, 0.04, 0.08, 0.12, 0.16)  # age bias corrections tried on dev
+PIVOT = 30.0
+
+
 def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
-    """Train, export ``out/age_gender_head.onnx``; returns the summary table."""
+    """Train, choose the blend with face-api on dev, export ``out/age_gender_head.onnx``;
+    returns the summary table."""
     timer = Timer()
     rng = seed_everything(SEED)
     x_train, rows_train = training_set(data_dir, fresh)
     dev, rows_dev = utkface("dev", data_dir, fresh)
     exported = fit_head(x_train, rows_train, rng)
-    path = out / f"{HEAD}.onnx"
-    export_onnx(exported, dev["representation"][:2], path, ["age", "gender"])
-    predicted_age, gender = predict_both(exported, dev["representation"])
+    age, gender = predict_both(exported, dev["representation"])
+    faceapi = dev["faceapi"]
     rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
-            ("dev faces", str(len(rows_dev))), *evaluate(predicted_age, gender[:, 0], rows_dev),
-            ("guard", json.dumps(data.guard_record())), ("time", str(timer)),
-            ("written", str(path))]  # fmt: skip
+            ("dev faces", str(len(rows_dev)))]  # fmt: skip
+    scores = {}
+    for w in WEIGHTS:
+        blend = w * age + (1 - w) * faceapi[:, 0], w * gender[:, 0] + (1 - w) * faceapi[:, 1]
+        scores[w] = evaluate(*blend, rows_dev)["all"]
+        rows += figures({"all": scores[w]}, f"head share {w}, ")
+    age_weight = min(WEIGHTS, key=lambda w: scores[w][0])
+    gender_weight = max(WEIGHTS, key=lambda w: scores[w][2])
+    blended = age_weight * age + (1 - age_weight) * faceapi[:, 0]
+    corrections = {}
+    for stretch in STRETCHES:  # each with the shift that cancels the balanced bias
+        stretched = blended + stretch * (blended - PIVOT)
+        shift = -evaluate(stretched, faceapi[:, 1], rows_dev)["all"][1]
+        corrections[stretch, shift] = evaluate(stretched + shift, faceapi[:, 1], rows_dev)["all"]
+        rows += figures({"all": corrections[stretch, shift]}, f"stretch {stretch}, shift "
+                        f"{shift:+.2f}, ")  # fmt: skip
+    stretch, shift = min(corrections, key=lambda k: corrections[k][0])
+    fused = Fused(exported, age_weight, gender_weight, stretch, round(shift, 2))
+    inputs = np.concatenate([dev["representation"], faceapi], axis=1)
+    path = out / f"{HEAD}.onnx"
+    export_onnx(fused, inputs[:2], path, ["age", "gender"])
+    age, gender = predict_both(fused, inputs)
+    rows += [(f"chosen: age {age_weight}, gender {gender_weight}, stretch {stretch}", ""),
+             *figures(evaluate(age, gender[:, 0], rows_dev)),
+             ("guard", json.dumps(data.guard_record())), ("time", str(timer)),
+             ("written", str(path))]  # fmt: skip
     return table(rows, "age and gender (UTKFace dev minutes, cells equally weighted)")
 
 

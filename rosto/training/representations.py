@@ -64,9 +64,14 @@ def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool =
     return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only)
 
 
+AAF_AGES = (12, 60)  # All-Age-Faces faces used: children up to 12 and adults from 60
+
+
 def aaf(fresh: bool = False, cached_only: bool = False):
-    """Arrays and rows of the found All-Age-Faces faces (empty when not prepared)."""
-    items = list(data.aaf())
+    """Arrays and rows of the found All-Age-Faces children and old faces (``AAF_AGES``: the
+    ages UTKFace is thin in and our models are weakest at); empty when not prepared."""
+    young, old = AAF_AGES
+    items = [(p, r) for p, r in data.aaf() if not young < int(r["age"]) < old]
     return faces("aaf", items, fresh, cached_only) if items else ({}, [])
 
 
