@@ -21,6 +21,34 @@ from tqdm import tqdm
 Batches = Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, ...]]]
 
 
+class Head(nn.Module):
+    """Standardise, then one hidden layer: the classifier heads on a shared representation
+    (ethnicity, emotion)."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, classes: int, hidden: int = 256):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        self.net = nn.Sequential(
+            nn.Dropout(0.2), nn.Linear(len(mean), hidden), nn.ReLU(), nn.Dropout(0.3),
+            nn.Linear(hidden, classes),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+class Softmaxed(nn.Module):
+    """The served graph of a classifier: probabilities, not logits."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(x), dim=1)
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     """Fix every source of randomness for a reproducible run.
 

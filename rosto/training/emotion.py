@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -41,7 +42,7 @@ from rosto.features.emotion import (
     grey_input,
 )
 from rosto.landmarks import aligned_crops
-from rosto.training import cache_dir, expressions
+from rosto.training import cache_dir, common, expressions
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.data import load
 from rosto.training.faces import extract
@@ -170,29 +171,9 @@ def photo_set(name: str, split: str, cap: int | None, fresh: bool) -> tuple[np.n
     return arrays["views"], labels
 
 
-class Head(nn.Module):
-    """Standardise, one hidden layer; softmax in the exported graph."""
-
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 256):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-        self.net = nn.Sequential(
-            nn.Dropout(0.2), nn.Linear(len(mean), hidden), nn.ReLU(), nn.Dropout(0.3),
-            nn.Linear(hidden, len(EMOTIONS)),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
-
-
-class Exported(nn.Module):
-    def __init__(self, head: Head):
-        super().__init__()
-        self.head = head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(x), dim=1)
+# The head and its served graph, shared with the other classifier heads.
+Head = partial(common.Head, classes=len(EMOTIONS))
+Exported = common.Softmaxed
 
 
 def balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[float, dict[str, float]]:

@@ -9,6 +9,7 @@ input itself, so the ONNX file takes the raw representation.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from rosto.features.ethnicity import LABELS, MODEL
-from rosto.training import data, representations
+from rosto.training import common, data, representations
 from rosto.training.age_gender import cell, sample_weights
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.metrics import BALANCED_BANDS, balanced_mean, confusion, confusion_text
@@ -24,31 +25,9 @@ from rosto.training.metrics import BALANCED_BANDS, balanced_mean, confusion, con
 SEED, EPOCHS, BATCH, LR, BALANCED = 0, 40, 256, 2e-3, True
 
 
-class Head(nn.Module):
-    """Standardise, then one hidden layer: small enough for 4.6k faces."""
-
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 256):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-        self.net = nn.Sequential(
-            nn.Dropout(0.2), nn.Linear(len(mean), hidden), nn.ReLU(), nn.Dropout(0.3),
-            nn.Linear(hidden, len(LABELS)),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
-
-
-class Exported(nn.Module):
-    """The served graph: probabilities, not logits."""
-
-    def __init__(self, head: Head):
-        super().__init__()
-        self.head = head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(x), dim=1)
+# The head and its served graph, shared with the other classifier heads.
+Head = partial(common.Head, classes=len(LABELS))
+Exported = common.Softmaxed
 
 
 def faces(split: str, data_dir: Path, fresh: bool) -> tuple[np.ndarray, list[dict]]:
