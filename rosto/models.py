@@ -73,23 +73,6 @@ def run(name: str, *inputs: np.ndarray) -> list[np.ndarray]:
     return sess.run(None, feeds)
 
 
-def warm_up(name: str) -> None:
-    """Load model ``name`` and run it once on zeros (batch 1, free sizes 256).
-
-    ONNX Runtime allocates and plans on a session's first run: for the face recognition net
-    that first run takes ~170 ms more than the next ones.
-    """
-    sess = session(name)
-    sess.run(None, {arg.name: np.zeros(_example_shape(arg.shape), np.float32)
-                    for arg in sess.get_inputs()})  # fmt: skip
-
-
-def _example_shape(shape: list) -> list[int]:
-    """A graph input's shape with its free sizes filled: batch 1, any other 256."""
-    return [size if isinstance(size, int) else (1 if axis == 0 else 256)
-            for axis, size in enumerate(shape)]  # fmt: skip
-
-
 def loaded() -> list[str]:
     """Names of the models loaded so far in this process (readiness, lazy-execution checks)."""
     return sorted(_sessions)

@@ -86,11 +86,6 @@ class Readiness:
             self.error = str(exc)
         else:
             self.ready = True
-            # The other models load and run once now rather than on the first request that
-            # needs them, so the first photo dropped on the console is answered about as fast
-            # as the next ones, for memory every request for all features would take anyway.
-            for name in models.available():
-                models.warm_up(name)
             logger.info("Rosto models ready: %s", ", ".join(models.loaded()))
 
 
