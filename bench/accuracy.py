@@ -24,6 +24,7 @@ import numpy as np
 from bench import datasets
 from rosto.pipeline import analyze
 from rosto.training import expressions
+from rosto.training.data import SMALL_FACE, small_grey
 from rosto.training.metrics import (
     BALANCED_BANDS,
     age_band,
@@ -319,23 +320,10 @@ def emotion_fer(limit: int | None) -> dict:
     return out
 
 
-SMALL_FACE = 48  # px: about the face of SMILEsmileD's 64² crops
-
-
-def small_grey(image: np.ndarray, box: np.ndarray, width: int = SMALL_FACE) -> np.ndarray:
-    """The photo in grey, shrunk so the face box is ``width`` px wide, cut to 2 × 2 face boxes
-    around the face: a GENKI portrait made into a small grey face like SMILEsmileD's."""
-    scale = width / (box[2] - box[0])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    left, top = np.maximum((box[:2] * scale).round().astype(int) - width // 2, 0)
-    crop = small[top : top + 2 * width, left : left + 2 * width]
-    return cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-
-
 def smile(limit: int | None) -> dict:
     """Accuracy on the dev fifth of GENKI-4K (colour portraits) and SMILEsmileD (64² grey
-    crops), per class, and on the GENKI faces made small and grey (face 48 px). The smile
-    logistic was fitted on GENKI's even rows, about half of these GENKI faces."""
+    crops), per class, and on the GENKI faces made small and grey (face 48 px). The smile head
+    (``rosto train smile``) was trained on the other four fifths of both sets."""
     correct: dict[str, list[bool]] = defaultdict(list)
     missed: dict[str, int] = defaultdict(int)
     for path, expected, dataset in limited(datasets.smile_dev(), limit):

@@ -123,3 +123,14 @@ def test_a_tight_face_crop_of_any_size_is_found_once(astronaut, side):
     assert detection.detect_all(chip) == []
     (face,) = detection.detect(chip)
     assert iou(face.box, np.array([0, 0, side, side])) >= 0.4
+
+
+def test_a_tight_grey_crop_seen_in_part_is_seen_whole(astronaut):
+    """A 64 px grey crop of 1.2 face boxes (SMILEsmileD's kind): the passes alone find a box
+    around part of the face; the bordered look finds the whole face, and it replaces it."""
+    chip = cv2.resize(astronaut[92:188, 177:273], (64, 64), interpolation=cv2.INTER_AREA)
+    chip = cv2.cvtColor(cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    (part,) = detection.detect_all(chip)
+    (face,) = detection.detect(chip)
+    assert face.area >= detection.PART_OF_FACE * part.area
+    assert iou(face.box, np.array([0, 0, 64, 64])) >= 0.6

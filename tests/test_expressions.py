@@ -63,7 +63,8 @@ def test_prepared_sets_keep_each_person_on_one_side(name):
 
 def test_the_shipped_graph_is_both_nets_and_the_head(tmp_path, astronaut):
     """``expression.onnx`` as exported: its head answer is the PyTorch head's on the two nets'
-    features, and its ``registry_mean`` is the mean of the two registry nets run alone."""
+    features, which it also gives (smile's head reads them), and its ``registry_mean`` is the
+    mean of the two registry nets run alone."""
     pytest.importorskip("torch", reason="training tests need the train extra (PyTorch)")
     import onnxruntime as ort
     import torch
@@ -89,9 +90,10 @@ def test_the_shipped_graph_is_both_nets_and_the_head(tmp_path, astronaut):
     head = emotion.Head(features[:, :512].mean(0), features[:, :512].std(0) + 1e-3)
     emotion.export(head, tmp_path / "expression.onnx")
     sess = ort.InferenceSession(str(tmp_path / "expression.onnx"))
-    probs, mean = sess.run(None, {"colour": crops, "grey": grey_input(crops)})
+    probs, mean, served = sess.run(None, {"colour": crops, "grey": grey_input(crops)})
     expected = torch.softmax(torch.from_numpy(predict(head, features[:, :512])), 1).numpy()
     np.testing.assert_allclose(probs, expected, atol=1e-5)
+    np.testing.assert_allclose(served, features[:, :512], rtol=1e-5, atol=1e-5)
     (fa,) = models.run(FACE_API, crops)
     (oa,) = models.run(OARRIAGA, grey_input(crops))
     order = [[o.index(e) for e in EMOTIONS] for o in (FACE_API_ORDER, OARRIAGA_ORDER)]

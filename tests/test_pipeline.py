@@ -107,6 +107,7 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
         "face_landmark_68": 1,
         "age_gender": 1,
         "expression": 1,
+        "smile": 1,
         "face_recognition": 1,
         "age_gender_head": 1,
     }

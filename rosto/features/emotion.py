@@ -6,7 +6,7 @@ before each net's classifier and was trained on real web photos, posed photos an
 chips at two sizes. The plain mean of the two nets' answers, which this feature gave before,
 read real photos at 0.489 and lost 6 points on a chip enlarged ×4 (MODELS.md). Nets and head
 are one graph, ``expression.onnx``, one session per request; it also gives that mean
-(``registry_mean``), which smile's fitted weights read.
+(``registry_mean``) and the 512 features (``net_features``), which smile's head reads.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def grey_input(crops: np.ndarray) -> np.ndarray:
     return (grey[..., None] / 127.5 - 1.0).astype(np.float32)
 
 
-def _run(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+def _run(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     crops = aligned_crops(analysis)
-    head, mean = models.run(MODEL, crops, grey_input(crops))
-    return head, mean
+    head, mean, features = models.run(MODEL, crops, grey_input(crops))
+    return head, mean, features
 
 
 def probabilities(analysis: Analysis) -> np.ndarray:
@@ -51,6 +51,12 @@ def probabilities(analysis: Analysis) -> np.ndarray:
 def registry_mean(analysis: Analysis) -> np.ndarray:
     """(N, 7) the mean of the two registry nets' probabilities, in ``EMOTIONS`` order."""
     return analysis.shared("emotion", _run)[1]
+
+
+def net_features(analysis: Analysis) -> np.ndarray:
+    """(N, 512) face-api's pooled features, then oarriaga's last block's channels averaged:
+    what the emotion head reads (and the smile head)."""
+    return analysis.shared("emotion", _run)[2]
 
 
 def compute(analysis: Analysis) -> list[dict]:

@@ -1,31 +1,32 @@
-"""smile: a logistic combination of the emotion feature's "happy" and the mouth's shape.
+"""smile: a small head on the expression nets' own features, the "happy" and the mouth's shape.
 
-The mouth's width, opening and corner lift (in the eye-levelled frame, relative to the eye
-distance) add little to the two-net "happy" on GENKI-4K (two-fold accuracy 0.947 against
-0.944 for "happy" alone) but guard against a wide-open neutral mouth. The weights and
-threshold are fitted by ``python -m tools.fit_smile`` on GENKI-4K and stored in
-``rosto/weights/smile_logistic.json``.
+``expression.onnx`` (the emotion feature's one session) gives, besides the emotion answer,
+the 512 features its head reads; ``smile.onnx`` (``rosto train smile``) reads those, the
+logit of the two nets' mean "happy" and the mouth's width, opening and corner lift (in the
+eye-levelled frame, relative to the eye distance). It was trained on GENKI-4K portraits, the
+same made small and grey, and SMILEsmileD's 64² grey crops, each class weighing the same; the
+logistic of "happy" and the mouth's shape it replaces read SMILEsmileD's crops at 0.84
+(MODELS.md).
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
-
 import numpy as np
 
+from rosto import models
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.features.emotion import EMOTIONS, registry_mean
+from rosto.features.emotion import EMOTIONS, net_features, registry_mean
 from rosto.landmarks import eye_centres, landmarks68
-from rosto.models import WEIGHTS_DIR
 
+MODEL = "smile"
 HAPPY = EMOTIONS.index("happy")
 
 
-@cache
-def logistic() -> dict:
-    return json.loads((WEIGHTS_DIR / "smile_logistic.json").read_text())
+def happy_logit(happy: np.ndarray) -> np.ndarray:
+    """The logit of a "happy" probability, clipped away from 0 and 1."""
+    p = np.clip(happy, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
 
 
 def mouth_shape(points: np.ndarray, eyes: np.ndarray) -> np.ndarray:
@@ -43,23 +44,19 @@ def mouth_shape(points: np.ndarray, eyes: np.ndarray) -> np.ndarray:
 
 
 def inputs(analysis: Analysis) -> np.ndarray:
-    """(N, 4) the logistic model's inputs: logit of "happy", then the mouth's shape."""
-    happy = np.clip(registry_mean(analysis)[:, HAPPY], 1e-4, 1 - 1e-4)  # what it was fitted on
+    """(N, 516) the head's inputs: the nets' 512 features, logit of "happy", mouth shape."""
+    happy = happy_logit(registry_mean(analysis)[:, HAPPY])
     shape = mouth_shape(landmarks68(analysis), eye_centres(analysis))
-    return np.concatenate([np.log(happy / (1 - happy))[:, None], shape], axis=1)
-
-
-def probability(x: np.ndarray, model: dict) -> np.ndarray:
-    z = (x - np.array(model["mean"])) / np.array(model["std"])
-    return 1.0 / (1.0 + np.exp(-(z @ np.array(model["weights"]) + model["bias"])))
+    return np.concatenate([net_features(analysis), happy[:, None], shape], axis=1).astype(
+        np.float32
+    )
 
 
 def compute(analysis: Analysis) -> list[dict]:
-    model = logistic()
-    probs = probability(inputs(analysis), model)
+    (probs,) = models.run(MODEL, inputs(analysis))
     return [
-        {"smile": {"is_smiling": bool(p >= model["threshold"]), "probability": round(float(p), 2)}}
-        for p in probs
+        {"smile": {"is_smiling": bool(p >= 0.5), "probability": round(float(p), 2)}}
+        for p in probs[:, 1]
     ]
 
 

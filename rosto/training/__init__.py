@@ -1,4 +1,5 @@
-"""Training of Rosto's own models (age and gender, emotion head, ethnicity, glasses, hair).
+"""Training of Rosto's own models (age and gender, emotion head, ethnicity, glasses, hair,
+smile).
 
 ``python -m rosto.training MODEL --data ../shared/data`` reproduces a shipped ONNX file from
 the data with a fixed seed. Training needs PyTorch (the ``train`` extra); serving never
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS = ("age_gender", "emotion", "ethnicity", "glasses", "hair")
+MODELS = ("age_gender", "emotion", "ethnicity", "glasses", "hair", "smile")
 
 
 class TorchMissingError(RuntimeError):

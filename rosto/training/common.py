@@ -98,6 +98,40 @@ def fit(
         print(f"{desc} epoch {epoch + 1}/{epochs}: loss {total / steps:.4f}", file=sys.stderr)
 
 
+def fit_balanced_head(sets: dict[str, tuple[np.ndarray, np.ndarray]], columns: slice,
+                      weights: dict[str, float], rng: np.random.Generator, *, classes: int,
+                      epochs: int, lr: float, batch: int, desc: str, hidden: int = 256) -> Head:
+    """A ``Head`` on ``columns`` of every view of every face of ``sets`` (name → (M, V, F)
+    inputs, (M,) class labels); each set's classes weigh as if balanced, then the set by
+    ``weights`` (default 1); cross-entropy with label smoothing 0.1."""
+    xs, ys, ws = [], [], []
+    for name, (x, y) in sets.items():
+        counts = np.bincount(y, minlength=classes).astype(float)
+        per_class = np.where(counts > 0, len(y) / (classes * np.maximum(counts, 1)), 0)
+        w = per_class[y] * weights.get(name, 1.0)
+        xs.append(x[:, :, columns].reshape(-1, columns.stop - columns.start))
+        ys.append(np.repeat(y, x.shape[1]))
+        ws.append(np.repeat(w, x.shape[1]))
+    x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+    head = Head(x.mean(0), x.std(0) + 1e-6, classes, hidden)
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
+    sample = torch.from_numpy((w / w.mean()).astype(np.float32))
+    steps = int(np.ceil(len(y) / batch))
+
+    def batches(rng: np.random.Generator):
+        order = torch.from_numpy(rng.permutation(len(y)))
+        for i in range(steps):
+            idx = order[i * batch : (i + 1) * batch]
+            yield inputs[idx], targets[idx], sample[idx]
+
+    def loss(logits: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        each = nn.functional.cross_entropy(logits, t, label_smoothing=0.1, reduction="none")
+        return (each * s).mean()
+
+    fit(head, batches, loss, epochs=epochs, steps=steps, lr=lr, rng=rng, desc=desc)
+    return head
+
+
 @torch.no_grad()
 def predict(model: nn.Module, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
     """The model's outputs on a numpy array, in eval mode, batch by batch."""

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -117,3 +118,28 @@ def hair(split: str, data: Path = DATA) -> Iterator[tuple[Path, Path, str]]:
             name, row_split = "lfw", split_of(Path(row["file"]).stem.rsplit("_", 1)[0])
         if row_split == split:
             yield data / "hair" / row["file"], data / "hair" / row["mask_file"], name
+
+
+SMILE_SETS = ("genki4k", "smilesmiled")  # prepared by ``python -m tools.prepare_smile``
+
+
+def smile_cached(name: str, split: str, full: Path = DATA_CACHE) -> Iterator[tuple[Path, bool]]:
+    """(path, smiling) of a prepared smile set's split: the whole of GENKI-4K or SMILEsmileD,
+    split by source path as ``smile/`` of ``../shared/data`` is (``bench.datasets.smile_dev``),
+    so no dev photo of the benchmark is ever a training photo."""
+    for row in rows(full / name / "manifest.csv"):
+        if split_of(row["source_path"]) == split:
+            yield full / name / row["file"], row["label"] == "smile"
+
+
+SMALL_FACE = 48  # px: about the face of SMILEsmileD's 64² crops
+
+
+def small_grey(image: np.ndarray, box: np.ndarray, width: int = SMALL_FACE) -> np.ndarray:
+    """The photo in grey, shrunk so the face box is ``width`` px wide, cut to 2 × 2 face boxes
+    around the face: a portrait made into a small grey face like SMILEsmileD's."""
+    scale = width / (box[2] - box[0])
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    left, top = np.maximum((box[:2] * scale).round().astype(int) - width // 2, 0)
+    crop = small[top : top + 2 * width, left : left + 2 * width]
+    return cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)

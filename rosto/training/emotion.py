@@ -25,9 +25,7 @@ import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
 from onnx import compose, helper
-from torch import nn
 from tqdm import tqdm
 
 from rosto import detection, models
@@ -43,11 +41,12 @@ from rosto.features.emotion import (
 )
 from rosto.landmarks import aligned_crops
 from rosto.training import cache_dir, common, expressions
-from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
+from rosto.training.common import Timer, export_onnx, predict, seed_everything, table
 from rosto.training.data import load
 from rosto.training.faces import extract
 
 MODEL = "expression"  # the shipped file: both nets and the head
+OUTPUTS = ("probabilities", "registry_mean", "features")  # the shipped file's, in this order
 SEED, EPOCHS, BATCH, LR = 0, 30, 256, 2e-3
 ENLARGED = 4  # FER chips are also seen this many times larger
 PHOTOS_PER_CLASS = 1500  # web photos per class at most (happy and neutral have ~4k each)
@@ -208,8 +207,9 @@ def with_registry_mean(graph: onnx.ModelProto) -> onnx.ModelProto:
 
 def export(head: Head, path: Path) -> None:
     """The features graph and the head as one ONNX file: inputs ``colour`` and ``grey`` (the
-    aligned crop and its grey 64² version), outputs ``probabilities`` (N, 7, the head's) and
-    ``registry_mean`` (N, 7, the two nets' mean), both in the API's order."""
+    aligned crop and its grey 64² version), outputs ``probabilities`` (N, 7, the head's),
+    ``registry_mean`` (N, 7, the two nets' mean), both in the API's order, and ``features``
+    (N, 512, the head's input, which the smile head reads too)."""
     head_path = cache_dir() / "emotion_head.onnx"
     export_onnx(Exported(head), np.zeros((2, 512), np.float32), head_path, ["probabilities"])
     tail = compose.add_prefix(onnx.load(str(head_path)), "head/", rename_inputs=False,
@@ -219,8 +219,9 @@ def export(head: Head, path: Path) -> None:
         node.input[:] = ["features" if n == "input" else n for n in node.input]
     body = with_registry_mean(features_graph())
     tail.ir_version = body.ir_version
-    merged = compose.merge_models(body, tail, io_map=[("features", "features")])
-    outputs = sorted(merged.graph.output, key=lambda o: o.name != "probabilities")
+    merged = compose.merge_models(body, tail, io_map=[("features", "features")],
+                                  outputs=list(OUTPUTS))  # fmt: skip
+    outputs = sorted(merged.graph.output, key=lambda o: OUTPUTS.index(o.name))
     del merged.graph.output[:]
     merged.graph.output.extend(outputs)
     onnx.checker.check_model(merged)
@@ -256,32 +257,8 @@ def fit_head(train: Sets, columns: slice, weights: dict[str, float], rng: np.ran
              epochs: int = EPOCHS) -> Head:
     """A head on ``columns`` of the features; each source's classes weigh as if balanced,
     then the source by ``weights``."""
-    xs, ys, ws = [], [], []
-    for name, (x, y) in train.items():
-        counts = np.bincount(y, minlength=len(EMOTIONS)).astype(float)
-        per_class = np.where(counts > 0, len(y) / (len(EMOTIONS) * np.maximum(counts, 1)), 0)
-        w = per_class[y] * weights.get(name, 1.0)
-        xs.append(x[:, :, columns].reshape(-1, columns.stop - columns.start))
-        ys.append(np.repeat(y, x.shape[1]))
-        ws.append(np.repeat(w, x.shape[1]))
-    x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-    head = Head(x.mean(0), x.std(0) + 1e-6)
-    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
-    sample = torch.from_numpy((w / w.mean()).astype(np.float32))
-    steps = int(np.ceil(len(y) / BATCH))
-
-    def batches(rng: np.random.Generator):
-        order = torch.from_numpy(rng.permutation(len(y)))
-        for i in range(steps):
-            idx = order[i * BATCH : (i + 1) * BATCH]
-            yield inputs[idx], targets[idx], sample[idx]
-
-    def loss(logits: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        each = nn.functional.cross_entropy(logits, t, label_smoothing=0.1, reduction="none")
-        return (each * s).mean()
-
-    fit(head, batches, loss, epochs=epochs, steps=steps, lr=LR, rng=rng, desc="emotion")
-    return head
+    return common.fit_balanced_head(train, columns, weights, rng, classes=len(EMOTIONS),
+                                    epochs=epochs, lr=LR, batch=BATCH, desc="emotion")  # fmt: skip
 
 
 FEATURES = slice(0, 512)

@@ -34,11 +34,13 @@ def extract(
     compute: Extract,
     fresh: bool = False,
     fallback: Callable[[Path, np.ndarray], dict[str, np.ndarray]] | None = None,
+    view: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> dict[str, np.ndarray]:
     """``compute``'s arrays for the largest face of each photo, stacked, plus ``found``.
 
     ``found`` (bool per photo) marks photos with a face; arrays have one row per found face,
     or per photo when ``fallback(path, image)`` gives the rows of photos without one.
+    ``view(image)``, when given, is what the pipeline sees instead of the photo (None: no face).
     Cached as ``<cache>/<name>.npz``: change ``name`` when the recipe changes.
     """
     path = cache_dir() / f"{name}.npz"
@@ -48,7 +50,8 @@ def extract(
     found, rows = [], []
     for photo in tqdm(paths, desc=f"faces {name}", file=sys.stderr, dynamic_ncols=True):
         image = load(photo)
-        analysis = largest_face(image)
+        seen = view(image) if view is not None else image
+        analysis = largest_face(seen) if seen is not None else None
         found.append(analysis is not None)
         if analysis is not None:
             rows.append({k: v[0] for k, v in compute(analysis).items()})
