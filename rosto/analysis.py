@@ -7,7 +7,7 @@ which memoises it for the request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,12 @@ from rosto.face import Face
 class Analysis:
     """One decoded image, its detected faces, and the inputs derived from them."""
 
-    def __init__(self, image: np.ndarray, faces: list[Face]):
+    def __init__(self, image: np.ndarray, faces: list[Face], requested: Collection[str] = ()):
         self.image = image  # (H, W, 3) uint8 RGB, oriented
         self.faces = faces
+        # The request's features: a shared input that several need in different amounts (the
+        # recognition net's crops) is then computed once, in the one batch all of them need.
+        self.requested = frozenset(requested)
         self._shared: dict[Any, Any] = {}
 
     def shared(self, key: Any, compute: Callable[[Analysis], Any]) -> Any:

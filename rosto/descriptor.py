@@ -6,10 +6,12 @@ MODELS.md). Its ``features`` output, the last 256×2×2 map before pooling, keep
 face a cue is and measures better than the 128-d ``descriptor`` (MODELS.md). The crop is
 face-api's dlib-style box from the eye and mouth centres, optionally widened about its centre.
 
-``representation`` is one request's input to every head on it (ethnicity, age, gender): the
-``features`` of that crop and of a crop 1.3× as wide (forehead, hairline, cheeks), and the 8×8
-Lab thumbnail of the wide crop (skin tone and lighting, which the net is trained to see past).
-It is computed once per request, two passes of the net for all faces, whichever heads ask.
+``representation`` is ethnicity's input: the ``features`` of that crop and of a crop 1.3× as
+wide (forehead, hairline, cheeks), and the 8×8 Lab thumbnail of the wide crop (skin tone and
+lighting, which the net is trained to see past). ``compact`` is age and gender's: the same
+without the wide crop's features (a second crop per face costs the net's time again, more than
+everything else age and gender run, and gave them 0.1 year of MAE and no gender accuracy,
+MODELS.md). Either is computed once per request for all faces, the net's crops in one batch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ MODEL = "face_recognition"
 INPUT = 150
 WIDE = 1.3  # the second crop's width, in descriptor crops
 THUMB = 8
-SIZE = 2 * 1024 + 3 * THUMB * THUMB  # the representation's length
+FEATURES = 1024  # the net's ``features`` per crop
+SIZE = 2 * FEATURES + 3 * THUMB * THUMB  # the representation's length
+# ``compact``'s columns of the representation: the tight crop's features and the thumbnail.
+COMPACT = np.r_[0:FEATURES, 2 * FEATURES : SIZE]
 
 
 def boxes(points: np.ndarray, zoom: float = 1.0) -> np.ndarray:
@@ -61,7 +66,8 @@ def thumbnails(batch: np.ndarray) -> np.ndarray:
 
 
 def head_inputs(tight: np.ndarray, wide: np.ndarray) -> np.ndarray:
-    """(N, 2240) representation from (N, 150, 150, 3) descriptor crops and their wide versions."""
+    """(N, 2240) representation from (N, 150, 150, 3) descriptor crops and their wide versions:
+    one pass of the net for both."""
     out = features(np.concatenate([tight, wide]))
     n = len(tight)
     return np.concatenate([out[:n], out[n:], thumbnails(wide)], axis=1)
@@ -73,5 +79,23 @@ def _representation(analysis: Analysis) -> np.ndarray:
 
 
 def representation(analysis: Analysis) -> np.ndarray:
-    """(N, 2240) float32: the faces' shared representation (see the module docstring)."""
+    """(N, 2240) float32: the faces' full representation (see the module docstring)."""
     return analysis.shared("representation", _representation)
+
+
+def _compact(analysis: Analysis) -> np.ndarray:
+    points = landmarks68(analysis)
+    tight = features(crops(analysis.image, points))
+    return np.concatenate([tight, thumbnails(crops(analysis.image, points, WIDE))], axis=1)
+
+
+WIDE_READERS = frozenset({"ethnicity"})  # the features whose head reads the wide crop's pass
+
+
+def compact(analysis: Analysis) -> np.ndarray:
+    """(N, 1216) float32 ``representation[:, COMPACT]``: the tight crop's ``features`` and the
+    wide crop's thumbnail (age and gender's input). One pass of the net; when the request also
+    asks for a feature that reads the wide crop, both crops' single batch serves both."""
+    if analysis.requested & WIDE_READERS:
+        return representation(analysis)[:, COMPACT]
+    return analysis.shared("compact", _compact)

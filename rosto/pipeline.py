@@ -31,7 +31,7 @@ def analyze(
     start = time.perf_counter()
     faces = detection.detect(image)
     timings["detection"] = time.perf_counter() - start
-    analysis = Analysis(image, faces)
+    analysis = Analysis(image, faces, names)
     results: list[dict] = [{} for _ in faces]
     if not faces:
         return results

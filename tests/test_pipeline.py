@@ -122,6 +122,20 @@ def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):
     assert ran["face_recognition"] == 1 and ran["age_gender_head"] == 1
 
 
+def test_age_and_gender_alone_read_the_same_inputs_as_with_ethnicity(astronaut):
+    """Asked alone, age and gender run the recognition net on one crop per face instead of
+    two; their answers must not depend on whether ethnicity was asked too."""
+    photo = collage([astronaut, astronaut], [300, 240])
+    before = models.run_counts.copy()
+    alone = analyze(photo, ["age", "gender"])
+    assert (models.run_counts - before)["face_recognition"] == 1
+    both = analyze(photo, ["age", "gender", "ethnicity"])
+    assert [f["age"] for f in alone] == [f["age"] for f in both]
+    for a, b in zip(alone, both, strict=True):
+        assert a["gender"]["value"] == b["gender"]["value"]
+        assert a["gender"]["classes"] == b["gender"]["classes"]
+
+
 @pytest.mark.parametrize("request_", ["ethnicity", "glasses,age", ["hair"]])
 def test_operator_disabled_feature_is_refused_plainly(request_):
     with pytest.raises(RostoError) as err:

@@ -1,10 +1,10 @@
 """age and gender: our head on the shared face representation, blended with face-api's net.
 
-The head (``rosto.training.age_gender``) reads ``rosto.descriptor``'s representation, which
-ethnicity reads too (asking for age, gender and ethnicity pays the recognition net once), and
-was trained with every (age band, race, gender) group sampled alike. Its graph also takes
-face-api's age_gender answers and returns a weighted mean of both, the weights chosen on a
-balanced UTKFace dev set (MODELS.md): one pass of each net for all faces, both features.
+The head (``rosto.training.age_gender``) reads ``rosto.descriptor``'s compact representation
+(one pass of the recognition net, which ethnicity shares when asked too), and was trained
+with every (age band, race, gender) group sampled alike. Its graph also takes face-api's
+age_gender answers and returns a weighted mean of both, the weights chosen on a balanced
+UTKFace dev set (MODELS.md): one pass of each net for all faces, both features.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from rosto import models
 from rosto.analysis import Analysis
-from rosto.descriptor import representation
+from rosto.descriptor import compact
 from rosto.features import Feature
 from rosto.landmarks import aligned_crops
 from rosto.response import classes
@@ -36,7 +36,7 @@ def faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
 
 def _predict(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     age, gender = faceapi(analysis)
-    inputs = np.concatenate([representation(analysis), age[:, None], gender], axis=1)
+    inputs = np.concatenate([compact(analysis), age[:, None], gender], axis=1)
     age, gender = models.run(HEAD, inputs.astype(np.float32))
     return age.reshape(-1), gender.reshape(-1, 2)
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rosto.descriptor import SIZE
+from rosto.descriptor import COMPACT
 from rosto.features.age_gender import AGES, HEAD
 from rosto.training import data
 from rosto.training.common import Timer, export_onnx, fit, seed_everything, table
@@ -66,7 +66,7 @@ class Fused(nn.Module):
     """The served graph: the head's answers averaged with face-api's, then the age corrected
     for its bias (stretched about PIVOT years and shifted); all chosen on the dev set.
 
-    Input: the representation followed by face-api's age, p(male), p(female)."""
+    Input: the compact representation followed by face-api's age, p(male), p(female)."""
 
     def __init__(self, exported: Exported, age_weight: float, gender_weight: float,
                  stretch: float = 0.0, shift: float = 0.0):  # fmt: skip
@@ -76,11 +76,12 @@ class Fused(nn.Module):
         self.stretch, self.shift = stretch, shift
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        age, gender = self.exported(x[:, :SIZE])
+        size = len(COMPACT)
+        age, gender = self.exported(x[:, :size])
         w, v = self.age_weight, self.gender_weight
-        age = w * age + (1 - w) * x[:, SIZE]
+        age = w * age + (1 - w) * x[:, size]
         age = age + self.stretch * (age - PIVOT) + self.shift
-        return age, v * gender + (1 - v) * x[:, SIZE + 1 :]
+        return age, v * gender + (1 - v) * x[:, size + 1 :]
 
 
 def cell(row: dict) -> tuple[str, str, str]:
@@ -134,13 +135,13 @@ def figures(scores: dict[str, tuple], prefix: str = "") -> list[tuple[str, str]]
 
 def training_set(data_dir: Path, fresh: bool, cached_only: bool = False
                  ) -> tuple[np.ndarray, list[dict]]:  # fmt: skip
-    """UTKFace's training minutes and All-Age-Faces: representations and label rows."""
+    """UTKFace's training minutes and All-Age-Faces: compact representations and label rows."""
     arrays, rows = utkface("train", data_dir, fresh, cached_only)
     extra, extra_rows = aaf(fresh, cached_only)
     x = arrays["representation"]
     if extra_rows:
         x = np.concatenate([x, extra["representation"]])
-    return x, rows + extra_rows
+    return x[:, COMPACT], rows + extra_rows
 
 
 def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
@@ -183,8 +184,9 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     rng = seed_everything(SEED)
     x_train, rows_train = training_set(data_dir, fresh)
     dev, rows_dev = utkface("dev", data_dir, fresh)
+    x_dev = dev["representation"][:, COMPACT]
     exported = fit_head(x_train, rows_train, rng)
-    age, gender = predict_both(exported, dev["representation"])
+    age, gender = predict_both(exported, x_dev)
     faceapi = dev["faceapi"]
     rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
             ("dev faces", str(len(rows_dev)))]  # fmt: skip
@@ -205,7 +207,7 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
                         f"{shift:+.2f}, ")  # fmt: skip
     stretch, shift = min(corrections, key=lambda k: corrections[k][0])
     fused = Fused(exported, age_weight, gender_weight, stretch, round(shift, 2))
-    inputs = np.concatenate([dev["representation"], faceapi], axis=1)
+    inputs = np.concatenate([x_dev, faceapi], axis=1)
     path = out / f"{HEAD}.onnx"
     export_onnx(fused, inputs[:2], path, ["age", "gender"])
     age, gender = predict_both(fused, inputs)

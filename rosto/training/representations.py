@@ -24,6 +24,9 @@ from rosto.training import cache_dir, data
 from rosto.training.faces import extract
 
 CHUNK = 1000
+# The cache's name: change it when the pipeline before the heads changes. v2: the whole-photo
+# detector (ac03354, 543aa23) and landmarks averaged with the mirror image (8c40628).
+CACHE = "agegender"
 
 
 def inputs(analysis: Analysis) -> dict[str, np.ndarray]:
@@ -48,7 +51,7 @@ def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
         tag = zlib.crc32("\n".join(p.name for p, _ in chunk).encode())
-        key = f"agegender_{name}_{start:05d}_{tag:08x}"
+        key = f"{CACHE}_{name}_{start:05d}_{tag:08x}"
         if cached_only and not (cache_dir() / f"{key}.npz").is_file():
             continue
         cached = extract(key, [p for p, _ in chunk], inputs, fresh)
@@ -64,15 +67,25 @@ def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool =
     return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only)
 
 
-AAF_AGES = (12, 60)  # All-Age-Faces faces used: children up to 12 and adults from 60
+AAF_AGES = (12, 60)  # All-Age-Faces faces cached first: children up to 12 and adults from 60
 
 
 def aaf(fresh: bool = False, cached_only: bool = False):
-    """Arrays and rows of the found All-Age-Faces children and old faces (``AAF_AGES``: the
-    ages UTKFace is thin in and our models are weakest at); empty when not prepared."""
+    """Arrays and rows of every found All-Age-Faces face; empty when not prepared.
+
+    Two cached sets: the children and old faces (``AAF_AGES``: the ages UTKFace is thin in
+    and our models are weakest at, extracted first) and the ages between them."""
     young, old = AAF_AGES
-    items = [(p, r) for p, r in data.aaf() if not young < int(r["age"]) < old]
-    return faces("aaf", items, fresh, cached_only) if items else ({}, [])
+    items = list(data.aaf())
+    ends = [(p, r) for p, r in items if not young < int(r["age"]) < old]
+    middle = [(p, r) for p, r in items if young < int(r["age"]) < old]
+    parts = [faces(name, chosen, fresh, cached_only)
+             for name, chosen in (("aaf", ends), ("aaf_middle", middle)) if chosen]  # fmt: skip
+    parts = [(arrays, rows) for arrays, rows in parts if rows]
+    if not parts:
+        return {}, []
+    arrays = {k: np.concatenate([a[k] for a, _ in parts]) for k in parts[0][0]}
+    return arrays, [row for _, rows in parts for row in rows]
 
 
 def extract_all(data_dir: Path = data.DATA, fresh: bool = False) -> None:
