@@ -67,7 +67,7 @@ def mtcnn() -> Callable[[np.ndarray], Boxes]:
 
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[np.ndarray], Boxes]]]] = {
     "shipped": (
-        "BlazeFace over the photo at 0.6× (+ 256² thumbnail), second look at unsure faces",
+        "BlazeFace at 0.6× in strips (0.2× for wider faces), second look at unsure faces",
         lambda: lambda image: boxes_of(detection.detect(image)),
     ),
     "single_pass": (

@@ -2,12 +2,17 @@
 
 BlazeFace (the 256 px "back" model) is fully convolutional: it finds faces from about 12 to
 256 pixels wide in its input, whatever the input's size. One pass over the whole photo scaled
-by ``FINE_SCALE`` therefore finds faces down to 20 px in the photo; a photo so large that it
-could hold a face wider than the fine pass sees (a 2-MP portrait) gets a second, coarse pass
-on its 256² thumbnail. The input's pixels are capped (``MAX_PIXELS``), so the cost grows with
-the photo up to about 2 MP and stays bounded after that (larger photos then find faces down to
-20·√(MP/2.2) px). Small photos and chips are scaled up to 256 px on their longer side, as a
-letterbox would.
+by ``FINE_SCALE`` therefore finds faces down to 20 px in the photo. The input's pixels are
+capped (``MAX_PIXELS``), so the cost grows with the photo up to about 2 MP and stays bounded
+after that (larger photos then find faces down to 20·√(MP/2.2) px). Small photos and chips are
+scaled up to 256 px on their longer side, as a letterbox would.
+
+A pass runs over overlapping strips of bounded size, one after another, so its memory is that
+of one strip whatever the photo (ONNX Runtime holds ~100 bytes of activations per input
+pixel). Where there are several strips, each answers only for the faces narrower than the
+overlap, wholly inside it; a coarser pass at a third of the scale answers for the wider ones,
+and so on until a pass fits in one strip; a 256² thumbnail is added where that pass could
+still hold a face wider than BlazeFace sees (a small photo that is one close portrait).
 
 Each pass decodes the SSD anchors' regressions into boxes and six keypoints (right eye, left
 eye, nose tip, mouth, right ear, left ear — the subject's sides); the passes' boxes are pooled,
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import product
 
 import cv2
 import numpy as np
@@ -61,6 +67,7 @@ SCORE_THRESHOLD = 0.4
 SURE = 0.75
 CONFIRM = 0.65
 LOOK_SIZE = 128  # the second look's input side; the candidate box fills half of it
+LOOK_BATCH = 16  # candidates per second-look run: 16 × 128² input pixels, one strip's worth
 NMS_OVERLAP = 0.5  # intersection over the smaller box's area
 CROP_BORDER = 0.5  # share of the photo's size added on each side for the tight-crop retry
 TIGHT_CROP = 0.2  # the largest face's share of the photo's area from which it may be a crop
@@ -69,8 +76,19 @@ TIGHT_CROP = 0.2  # the largest face's share of the photo's area from which it m
 # right, 1.0×, 90th percentile 1.6×).
 PART_OF_FACE = 2.0
 FINE_SCALE = 0.6  # a 20 px face becomes 12 px, the smallest BlazeFace finds reliably
-LARGEST_FACE = 320  # input pixels: wider faces are left to the coarse pass
 MAX_PIXELS = 800_000  # of the fine pass's input: the cost stops growing past ~2.2 MP
+# A pass runs tile by tile, so ONNX Runtime's activations (~100 bytes per input pixel, several
+# times that in a fragmented heap) are those of one tile, not of the whole photo: strips of at
+# most TILE_PIXELS input pixels (split across too where wider than TILE_WIDTH) that share
+# OVERLAP pixels with their neighbours, so a face up to OVERLAP wide lies wholly in one of them.
+# A tiled pass answers only for those faces; wider ones are left to the next pass, over the
+# photo scaled by 1/LEVEL_STEP more (where they are OVERLAP/LEVEL_STEP px and wider), until a
+# pass fits in one tile and sees every size.
+TILE_PIXELS = 256 * 1024
+TILE_WIDTH = 1280
+OVERLAP = 96
+LEVEL_STEP = 3
+LARGEST_FACE = 320  # input pixels: where the last pass could hold a wider face, a 256² one too
 
 
 @lru_cache(maxsize=16)
@@ -85,16 +103,29 @@ def anchors(detector: Detector, height: int, width: int) -> np.ndarray:
     return np.concatenate(centres)
 
 
-def scaled_input(image: np.ndarray, scale: float, shape: tuple[int, int]) -> np.ndarray:
-    """The image scaled by ``scale`` into the top-left corner of a black canvas of ``shape``
-    (height, width): (1, height, width, 3) float32 in -1..1, as BlazeFace was trained."""
+def resized(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image scaled by ``scale`` (area-averaged when shrinking, so small faces keep their
+    features rather than aliasing)."""
     height, width = image.shape[:2]
-    new_w = min(shape[1], max(1, round(width * scale)))
-    new_h = min(shape[0], max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas = np.zeros((*shape, 3), dtype=np.uint8)
-    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    return canvas[None].astype(np.float32) / 127.5 - 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def network_input(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The uint8 image in the top-left corner of a black input of ``shape`` (height, width),
+    cropped to it: (1, height, width, 3) float32 in -1..1, as BlazeFace was trained. Written in
+    place: no float64 or whole-size temporary."""
+    batch = np.full((1, *shape, 3), -1.0, dtype=np.float32)
+    part = image[: shape[0], : shape[1]]
+    view = batch[0, : part.shape[0], : part.shape[1]]
+    np.multiply(part, np.float32(1 / 127.5), out=view)
+    view -= 1.0
+    return batch
+
+
+def scaled_input(image: np.ndarray, scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """The image scaled by ``scale`` into the top-left corner of a black input of ``shape``."""
+    return network_input(resized(image, scale), shape)
 
 
 def raw_detections(detector: Detector, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,17 +201,73 @@ def detect_once(image: np.ndarray, detector: Detector = DETECTOR) -> list[Face]:
 
 
 def passes(height: int, width: int) -> list[tuple[float, tuple[int, int]]]:
-    """(scale, input shape) of each pass over an image of this size: the fine pass, and the
-    coarse 256² one only when a face could be too wide for the fine pass."""
+    """(scale, input shape) of each pass over an image of this size, finest first: the fine
+    pass, each coarser level while the previous one needed tiles, and the 256² thumbnail where
+    the last level could still hold a face wider than BlazeFace sees (a close portrait)."""
     size, stride = DETECTOR.size, DETECTOR.stride
     scale = max(FINE_SCALE, size / max(height, width))
     scale = min(scale, (MAX_PIXELS / (height * width)) ** 0.5)
-    shape = (-(-round(height * scale) // stride) * stride,
-             -(-round(width * scale) // stride) * stride)  # fmt: skip
-    planned = [(scale, shape)]
+    planned = []
+    while True:
+        shape = (ceil(height * scale, stride), ceil(width * scale, stride))
+        planned.append((scale, shape))
+        if len(tiles(shape)) == 1:
+            break
+        scale /= LEVEL_STEP
     if min(height, width) * scale > LARGEST_FACE:
         planned.append((size / max(height, width), (size, size)))
     return planned
+
+
+def spans(length: int, most: int) -> list[tuple[int, int]]:
+    """(start, size) of the tiles along one side of ``length`` input pixels: as few as cover it
+    in tiles of about ``most`` or less, each sharing at least OVERLAP pixels with the next;
+    starts and sizes are multiples of the stride, so a face inside two tiles meets the same
+    anchors in both and gets the same box."""
+    stride = DETECTOR.stride
+    if length <= most:
+        return [(0, length)]
+    count = ceil((length - OVERLAP) / (most - OVERLAP))
+    size = ceil((length - OVERLAP) / count + OVERLAP, stride)
+    while (step := ceil((length - size) / (count - 1), stride)) > size - OVERLAP:
+        size += stride
+    return [(min(k * step, length - size), size) for k in range(count)]
+
+
+def tiles(shape: tuple[int, int]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((top, rows), (left, columns)) of each tile of an input of ``shape``: strips as wide as
+    the input (up to TILE_WIDTH), as tall as TILE_PIXELS allows."""
+    columns = spans(shape[1], TILE_WIDTH)
+    most_rows = max(TILE_PIXELS // columns[0][1] // DETECTOR.stride * DETECTOR.stride, 3 * OVERLAP)
+    return list(product(spans(shape[0], most_rows), columns))
+
+
+def ceil(value: float, multiple: int = 1) -> int:
+    """The smallest multiple of ``multiple`` at or above ``value``."""
+    return -int(-value // multiple) * multiple
+
+
+def tiled_pass(small: np.ndarray, shape: tuple[int, int]) -> Detections:
+    """Boxes, keypoints and scores of the image (already scaled for this pass, padded to
+    ``shape``), run tile by tile, in its pixels. Where there are several tiles, each keeps only
+    the faces up to OVERLAP wide that lie wholly inside it: a face cut by a tile's edge is found
+    whole in the neighbour, so none is found twice or in parts."""
+    found = []
+    planned = tiles(shape)
+    for (top, rows), (left, cols) in planned:
+        tile = network_input(small[top : top + rows, left : left + cols], (rows, cols))
+        boxes, keypoints, scores = decode(DETECTOR, (rows, cols), *raw_detections(DETECTOR, tile))
+        if len(planned) > 1:
+            inside = boxes[:, 2] - boxes[:, 0] <= OVERLAP
+            inside &= (boxes[:, 0] >= 0) | (left == 0)
+            inside &= (boxes[:, 1] >= 0) | (top == 0)
+            inside &= (boxes[:, 2] <= cols) | (left + cols == shape[1])
+            inside &= (boxes[:, 3] <= rows) | (top + rows == shape[0])
+            boxes, keypoints, scores = boxes[inside], keypoints[inside], scores[inside]
+        offset = np.array([left, top])
+        found.append((boxes + np.tile(offset, 2), keypoints + offset, scores))
+    boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return boxes, keypoints, scores
 
 
 def box_ious(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -196,6 +283,9 @@ def second_look(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     twice the box's size around it, scaled to LOOK_SIZE² (the face then ~64 px, where BlazeFace
     is surest), all candidates in one batch. Textures that looked like a tiny face rarely still
     do up close."""
+    if len(boxes) > LOOK_BATCH:  # a crowd's candidates: batches of bounded memory
+        return np.concatenate([second_look(image, boxes[i : i + LOOK_BATCH])
+                               for i in range(0, len(boxes), LOOK_BATCH)])  # fmt: skip
     size = LOOK_SIZE
     crops = []
     for box in boxes:
@@ -222,9 +312,17 @@ def second_look(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def detect_all(image: np.ndarray) -> list[Face]:
-    """Faces found by the fine and (if needed) coarse passes, duplicates merged, unsure ones
-    kept only if a second look confirms them."""
-    found = [one_pass(image, scale, shape) for scale, shape in passes(*image.shape[:2])]
+    """Faces found by every pass, duplicates merged, unsure ones kept only if a second look
+    confirms them. The photo is scaled once, for the fine pass; each coarser pass scales the
+    previous pass's copy, not the photo again."""
+    found = []
+    small, previous = image, 1.0
+    for scale, shape in passes(*image.shape[:2]):
+        small = resized(small, scale / previous)
+        ratio = np.divide(small.shape[1::-1], image.shape[1::-1])  # x, y: exact after rounding
+        boxes, keypoints, scores = tiled_pass(small, shape)
+        found.append((boxes / np.tile(ratio, 2), keypoints / ratio, scores))
+        previous = scale
     boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
     return confirmed(image, faces_of(boxes, keypoints, scores))
 

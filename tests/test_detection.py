@@ -7,6 +7,8 @@ gives on the full-size portrait, moved and scaled with it.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import cv2
 import numpy as np
 import pytest
@@ -86,14 +88,65 @@ def test_a_large_faceless_photo_has_no_face():
     assert detection.detect(faceless(TWO_MP)) == []
 
 
-def test_cost_grows_with_the_photo_and_is_capped():
-    def pixels(shape):
-        return sum(h * w for _, (h, w) in detection.passes(*shape))
+def input_pixels(shape: tuple[int, int]) -> tuple[int, int]:
+    """The detector's input pixels for a photo of ``shape``: in all, and in its largest input."""
+    inputs = [
+        rows * cols
+        for _, tiled in detection.passes(*shape)
+        for (_, rows), (_, cols) in detection.tiles(tiled)
+    ]
+    return sum(inputs), max(inputs)
 
-    vga, two_mp, twelve_mp = pixels((480, 640)), pixels(TWO_MP), pixels((3000, 4000))
+
+def test_cost_grows_with_the_photo_and_is_capped():
+    (vga, _), (two_mp, _), (twelve_mp, _) = map(input_pixels, [(480, 640), TWO_MP, (3000, 4000)])
     assert len(detection.passes(480, 640)) == 1
     assert vga < 0.4 * 480 * 640
-    assert 4 * vga < two_mp <= twelve_mp <= detection.MAX_PIXELS + 256 * 256 + 100_000
+    assert 4 * vga < two_mp <= twelve_mp <= 1.7 * detection.MAX_PIXELS
+
+
+@pytest.mark.parametrize("shape", [TWO_MP, (3000, 4000), (4000, 3000), (2000, 12000), (40, 9000)])
+def test_no_input_is_larger_than_one_tile(shape):
+    """The fine pass's activations are those of one tile, however large or long the photo
+    (strips are at least three overlaps high, so a wide one may pass the budget a little)."""
+    _, largest = input_pixels(shape)
+    assert largest <= 1.2 * detection.TILE_PIXELS
+
+
+def test_spans_cover_the_side_and_overlap():
+    for length in range(32, 3000, 32):
+        spans = detection.spans(length, 384)
+        assert spans[0][0] == 0 and sum(spans[-1]) == length
+        for (start, size), (following, _) in pairwise(spans):
+            assert start % 32 == 0 and size % 32 == 0
+            assert start + size - following >= detection.OVERLAP
+
+
+def test_faces_across_tile_seams_are_found_once(astronaut, grace_hopper):
+    """Faces of every size, centred on the seams between the fine pass's tiles: each is found
+    once, whole (by the tile that holds it, or by the coarser pass when it is too wide)."""
+    canvas = faceless(TWO_MP)
+    (scale, shape), _ = detection.passes(*TWO_MP)
+    tiles = detection.tiles(shape)
+    rows = [row for row, _ in tiles]
+    assert len(rows) >= 3 and len({column for _, column in tiles}) == 1
+    seams = [(start + size + following) / 2 / scale
+             for (start, size), (following, _) in pairwise(rows)]  # fmt: skip
+    faces = [
+        (astronaut, 28, 150, seams[0]),
+        (grace_hopper, 60, 500, seams[1]),
+        (mirror(astronaut), 110, 900, seams[0]),
+        (mirror(grace_hopper), 170, 1350, seams[1]),  # wider than the overlap: the next pass's
+    ]
+    boxes = []
+    for portrait, width, x, y in faces:
+        (face,) = detection.detect(portrait)
+        _, _, placed = face_patch(portrait, face.box, width)
+        centre = (placed[:2] + placed[2:]) / 2  # of the face in its patch
+        boxes.append(paste(canvas, portrait, width, (round(x - centre[0]), round(y - centre[1]))))
+    found = detection.detect(canvas)
+    assert matched(found, boxes) == [1] * len(boxes)
+    assert len(found) == len(boxes)
 
 
 def test_a_small_photo_runs_the_detector_once(astronaut):
