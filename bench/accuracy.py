@@ -341,7 +341,8 @@ def smile(limit: int | None) -> dict:
             correct[name].append(right)
             correct[f"{name}, {'smiling' if expected else 'not smiling'}"].append(right)
     out: dict = {}
-    for name in sorted(missed.keys() | {k for k in correct if ", " not in k}):
+    classes = (", smiling", ", not smiling")  # the per-class keys (a set's name may hold ", ")
+    for name in sorted(missed.keys() | {k for k in correct if not k.endswith(classes)}):
         out[f"{name}: faces (missed)"] = f"{len(correct[name])} ({missed[name]})"
         out[f"{name}: accuracy"] = float(np.mean(correct[name]))
         for label in ("smiling", "not smiling"):
