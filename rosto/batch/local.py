@@ -4,8 +4,9 @@ The standard library's ``ProcessPoolExecutor`` with an initializer: the parent s
 (short strings) and gets records back; reading, decoding and analysis happen in the workers,
 so the photos per second grow with the cores. A few photos per worker are in flight at a time,
 which keeps every worker busy without queueing a whole collection in memory. Workers are
-started with ``spawn`` — no copy of the parent's threads or locks — ignore Ctrl-C (the parent
-decides what an interruption means) and end themselves when the parent dies.
+started with ``spawn`` — no copy of the parent's threads or locks — and with glibc's settings
+of ``rosto.batch.memory`` in their environment; they ignore Ctrl-C (the parent decides what an
+interruption means) and end themselves when the parent dies.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from rosto.batch.memory import environment, worker_environment
 from rosto.batch.records import Job, analyze_source
 from rosto.errors import RostoError
 
@@ -30,6 +32,11 @@ def analyze_all(sources: list[str], job: Job, workers: int) -> Iterator[dict]:
     """The record of every source, in the order they finish."""
     if not sources:
         return
+    with environment(worker_environment()):  # workers start on the first submissions
+        yield from _analyze_all(sources, job, workers)
+
+
+def _analyze_all(sources: list[str], job: Job, workers: int) -> Iterator[dict]:
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),

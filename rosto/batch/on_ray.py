@@ -6,8 +6,9 @@ each loading the models once — and the records stream back to the driver, whic
 the journal as the local runner's do: same files, same resume. Each actor reads its photos
 itself with the same ``analyze_source`` as a local worker (files on a disk every node mounts, or
 URLs through the server's guard), so no photo's bytes cross the object store and a bad one is
-an error record, not a failed dataset. The models travel inside the package: a node needs only
-``pip install 'rosto[ray]'``.
+an error record, not a failed dataset. The actors start with the local workers' glibc settings
+(``rosto.batch.memory``; huge pages as this machine offers them). The models travel inside the
+package: a node needs only ``pip install 'rosto[ray]'``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rosto.batch.memory import worker_environment
 from rosto.batch.records import Job, analyze_source
 from rosto.errors import RostoError
 
@@ -70,6 +72,7 @@ def analyze_all(
             batch_size=BATCH_SIZE,
             compute=ray.data.ActorPoolStrategy(size=size),
             num_cpus=1,
+            runtime_env={"env_vars": worker_environment()},
         )
         for row in records.iter_rows():
             yield json.loads(row["record"])

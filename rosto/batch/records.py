@@ -8,7 +8,6 @@ faces and error codes are the API's. A bad photo becomes an error record, never 
 
 from __future__ import annotations
 
-import ctypes
 import os
 import time
 from dataclasses import dataclass
@@ -17,19 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from rosto import detection, models
+from rosto.batch.memory import release_free_memory
 from rosto.batch.sources import is_url
 from rosto.errors import FetchFailed, InternalError, RostoError
 from rosto.fetch import fetch
 from rosto.imageio import decode, too_large
 from rosto.pipeline import analyze
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
-except OSError:  # not glibc (macOS, musl): nothing to trim
-    _LIBC = None
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_TRIM_SLACK = 100 * 2**20
-_rss_after_trim = 0
 # No image within the pixel limit needs more than 8 bytes a pixel (16-bit RGBA, uncompressed):
 # a larger file is refused before it is read into memory.
 _BYTES_PER_PIXEL_LIMIT = 8
@@ -72,28 +65,8 @@ def analyze_source(source: str, job: Job) -> dict:
         record = {"source": source, **InternalError(message).to_json()}
     record["seconds"] = round(time.perf_counter() - start, 4)
     record["timings"] = {stage: round(seconds, 4) for stage, seconds in timings.items()}
-    _return_free_memory()
+    release_free_memory()
     return record
-
-
-def _return_free_memory() -> None:
-    """Give the heap's free pages back to the system once it holds 100 MB more than after the
-    last time: glibc keeps what a large group photo needed, and a worker would stay at its
-    largest photo's size. Not after every photo: a trim costs ~15 ms of CPU."""
-    global _rss_after_trim
-    if _LIBC is None or _rss() < _rss_after_trim + _TRIM_SLACK:
-        return
-    _LIBC.malloc_trim(0)
-    _rss_after_trim = _rss()
-
-
-def _rss() -> int:
-    """This process's resident memory in bytes (0 where /proc is absent)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _read(source: str, job: Job) -> bytes:
