@@ -62,9 +62,9 @@ def test_prepared_sets_keep_each_person_on_one_side(name):
 
 
 def test_the_shipped_graph_is_both_nets_and_the_head(tmp_path, astronaut):
-    """``expression.onnx`` as exported: its head answer is the PyTorch head's on the two nets'
-    features, which it also gives (smile's head reads them), and its ``registry_mean`` is the
-    mean of the two registry nets run alone."""
+    """``expression.onnx`` as exported: its answer is the PyTorch head's on the two nets'
+    features, which it also gives (smile's head reads them), blended with its
+    ``registry_mean``, the mean of the two registry nets run alone."""
     pytest.importorskip("torch", reason="training tests need the train extra (PyTorch)")
     import onnxruntime as ort
     import torch
@@ -77,25 +77,25 @@ def test_the_shipped_graph_is_both_nets_and_the_head(tmp_path, astronaut):
         FACE_API_ORDER,
         OARRIAGA,
         OARRIAGA_ORDER,
-        grey_input,
+        expression_inputs,
     )
-    from rosto.landmarks import aligned_crops
     from rosto.training import emotion
     from rosto.training.common import predict, seed_everything
 
     seed_everything(0)
-    crops = aligned_crops(Analysis(astronaut, detect(astronaut)[:1]))
-    crops = np.concatenate([crops, crops[:, :, ::-1]])
-    features = emotion.net_features(crops)
+    colour, grey = expression_inputs(Analysis(astronaut, detect(astronaut)[:1]))
+    colour, grey = (np.concatenate([x, x[:, :, ::-1]]) for x in (colour, grey))
+    features = emotion.net_features(colour, grey)
     head = emotion.Head(features[:, :512].mean(0), features[:, :512].std(0) + 1e-3)
     emotion.export(head, tmp_path / "expression.onnx")
     sess = ort.InferenceSession(str(tmp_path / "expression.onnx"))
-    probs, mean, served = sess.run(None, {"colour": crops, "grey": grey_input(crops)})
-    expected = torch.softmax(torch.from_numpy(predict(head, features[:, :512])), 1).numpy()
-    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    probs, mean, served = sess.run(None, {"colour": colour, "grey": grey})
     np.testing.assert_allclose(served, features[:, :512], rtol=1e-5, atol=1e-5)
-    (fa,) = models.run(FACE_API, crops)
-    (oa,) = models.run(OARRIAGA, grey_input(crops))
+    (fa,) = models.run(FACE_API, colour)
+    (oa,) = models.run(OARRIAGA, grey)
     order = [[o.index(e) for e in EMOTIONS] for o in (FACE_API_ORDER, OARRIAGA_ORDER)]
     np.testing.assert_allclose(mean, (fa[:, order[0]] + oa[:, order[1]]) / 2, atol=1e-6)
+    alone = torch.softmax(torch.from_numpy(predict(head, features[:, :512])), 1).numpy()
+    np.testing.assert_allclose(probs, emotion.blend(alone, mean), atol=1e-5)
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     assert mean[0].argmax() == EMOTIONS.index("happy")  # the astronaut smiles

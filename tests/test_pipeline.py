@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from photos import collage, mirror
@@ -87,6 +88,27 @@ def test_tight_face_crop_is_still_found(astronaut):
     chip = astronaut[60:190, 160:285]
     (face,) = analyze(chip, ["bounds", "emotion"])
     assert face["emotion"]["value"] == "happy"
+
+
+def test_emotion_frames_a_face_alike_at_any_size_and_inside_the_photo(astronaut):
+    """oarriaga's grey crop follows the eyes and mouth: the same face, halved, gets the same
+    square at half the size; a tight crop of the face gets a square inside it (no border)."""
+    from rosto.analysis import Analysis
+    from rosto.detection import detect
+    from rosto.features.emotion import fer_boxes
+    from rosto.landmarks import landmarks68
+
+    def box(image):
+        return fer_boxes(landmarks68(Analysis(image, detect(image)[:1])), *image.shape[:2])[0]
+
+    half = box(cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA))
+    full = box(astronaut)  # 512²
+    side = full[2] - full[0]
+    assert 60 < side < 200  # the face, not the photo
+    np.testing.assert_allclose(half * 2, full, atol=0.05 * side)
+    chip = astronaut[70:170, 170:270]
+    left, top, right, bottom = box(chip)
+    assert left >= 0 and top >= 0 and right <= 100 and bottom <= 100 and right - left > 80
 
 
 def test_bounds_only_runs_no_attribute_model(astronaut):

@@ -68,7 +68,9 @@ Sets = dict[str, tuple[np.ndarray, np.ndarray]]
 def face_set(name: str, items: list[tuple[Path, bool]], fresh: bool,
              view: Callable[[np.ndarray], np.ndarray | None] | None = None) -> tuple:  # fmt: skip
     """(M, V, 516) inputs and (M,) labels of the found faces of ``items``."""
-    arrays = extract(f"smile_{name}", [p for p, _ in items], face_inputs, fresh, view=view)
+    # The cache's name carries the emotion graph's recipe: its crops make the features.
+    arrays = extract(f"smile_{name}_{emotion.RECIPE}", [p for p, _ in items], face_inputs, fresh,
+                     view=view)  # fmt: skip
     labels = np.array([y for (_, y), f in zip(items, arrays["found"], strict=True) if f])
     return served_inputs(arrays["views"], arrays["shape"]), labels.astype(np.int64)
 
