@@ -24,9 +24,13 @@ from rosto.training import cache_dir, data
 from rosto.training.faces import extract
 
 CHUNK = 1000
-# The cache's name: change it when the pipeline before the heads changes. v2: the whole-photo
-# detector (ac03354, 543aa23) and landmarks averaged with the mirror image (8c40628).
-CACHE = "agegender"
+# The caches' names: change one when the pipeline before the heads changes. The training faces
+# were cached before the whole-photo detector (ac03354, 543aa23), the landmarks averaged with
+# the mirror image (8c40628) and the second, bordered look at tight crops (8d04b05), except
+# All-Age-Faces' 13-59-year-olds (after the first two); the dev faces again after all of them
+# ("v3"), so that the blend and bias correction are chosen on what serving computes
+# (re-caching the 21k training faces takes about an hour on the loaded machine).
+CACHES = {"train": "agegender", "dev": "agegender_v3"}
 
 
 def inputs(analysis: Analysis) -> dict[str, np.ndarray]:
@@ -42,16 +46,17 @@ def stable_order(items: Sequence[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
 
 
 def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
-          cached_only: bool = False):  # fmt: skip
-    """Arrays of the found faces of ``items`` and their rows; cached by chunks of CHUNK.
-    ``cached_only``: only the chunks already extracted (a fair sample, for quick trials)."""
+          cached_only: bool = False, cache: str = CACHES["train"]):  # fmt: skip
+    """Arrays of the found faces of ``items`` and their rows; cached by chunks of CHUNK under
+    the name ``cache``. ``cached_only``: only the chunks already extracted (a fair sample, for
+    quick trials)."""
     items = stable_order(items)
     arrays: dict[str, list[np.ndarray]] = {}
     found_rows: list[dict] = []
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
         tag = zlib.crc32("\n".join(p.name for p, _ in chunk).encode())
-        key = f"{CACHE}_{name}_{start:05d}_{tag:08x}"
+        key = f"{cache}_{name}_{start:05d}_{tag:08x}"
         if cached_only and not (cache_dir() / f"{key}.npz").is_file():
             continue
         cached = extract(key, [p for p, _ in chunk], inputs, fresh)
@@ -64,7 +69,8 @@ def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
 
 def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool = False):
     """Arrays and rows of the found UTKFace faces of a split (full copy when prepared)."""
-    return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only)
+    return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only,
+                 CACHES[split])  # fmt: skip
 
 
 AAF_AGES = (12, 60)  # All-Age-Faces faces cached first: children up to 12 and adults from 60
