@@ -12,7 +12,11 @@ of one strip whatever the photo (ONNX Runtime holds ~100 bytes of activations pe
 pixel). Where there are several strips, each answers only for the faces narrower than the
 overlap, wholly inside it; a coarser pass at a third of the scale answers for the wider ones,
 and so on until a pass fits in one strip; a 256² thumbnail is added where that pass could
-still hold a face wider than BlazeFace sees (a small photo that is one close portrait).
+still hold a face wider than BlazeFace sees (a small photo that is one close portrait). The
+detector's first layers (its "stem", down to a quarter of the input's resolution: most of the
+work) are not
+run again in the strips' overlaps: they are computed once over the whole input, piece by piece
+with a narrow margin that makes them exact, and each strip runs the rest (the "trunk").
 
 Each pass decodes the SSD anchors' regressions into boxes and six keypoints (right eye, left
 eye, nose tip, mouth, right ear, left ear — the subject's sides); the passes' boxes are pooled,
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
+from itertools import pairwise, product
 
 import cv2
 import numpy as np
@@ -90,6 +94,14 @@ TILE_PIXELS = 256 * 1024
 TILE_WIDTH = 1280
 OVERLAP = 96
 LEVEL_STEP = 3
+# The detector cut in two (``split_at`` in tools/convert): the stem, its layers at half the
+# input's resolution and the first at a quarter (~75% of the work), and the trunk. A stem
+# output depends on the input rows and columns within ~20 px of it (a 5×5 convolution at stride
+# 2, seven 3×3 at stride 1, one at stride 2), so pieces run with STEM_MARGIN (a multiple of
+# STEM_STRIDE) join into exactly the whole input's features.
+STEM, TRUNK = f"{DETECTOR.model}_stem", f"{DETECTOR.model}_trunk"
+STEM_STRIDE = 4
+STEM_MARGIN = 20
 LARGEST_FACE = 320  # input pixels: where the last pass could hold a wider face, a 256² one too
 
 
@@ -130,9 +142,12 @@ def scaled_input(image: np.ndarray, scale: float, shape: tuple[int, int]) -> np.
     return network_input(resized(image, scale), shape)
 
 
-def raw_detections(detector: Detector, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (A,) and regressions (A, 16) of one input image, in anchor order."""
-    outputs = models.run(detector.model, batch)
+def raw_detections(
+    detector: Detector, batch: np.ndarray, model: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (A,) and regressions (A, 16) of one input image, in anchor order (``model``: the
+    detector's trunk fed its stem's features, rather than the whole detector)."""
+    outputs = models.run(model or detector.model, batch)
     scores = [outputs[i][0, :, 0] for i, _ in detector.outputs]
     regressions = [outputs[j][0, :, -16:] for _, j in detector.outputs]
     return np.concatenate(scores), np.concatenate(regressions)
@@ -236,6 +251,14 @@ def spans(length: int, most: int) -> list[tuple[int, int]]:
     return [(min(k * step, length - size), size) for k in range(count)]
 
 
+def pieces(length: int, most: int) -> list[tuple[int, int]]:
+    """(start, size) of as few pieces as cut ``length`` into parts of about ``most`` or less,
+    end to end, cut at multiples of the stride."""
+    count = max(1, ceil(length / max(most, 1)))
+    cuts = [min(ceil(k * length / count, DETECTOR.stride), length) for k in range(count + 1)]
+    return [(start, end - start) for start, end in pairwise(cuts) if end > start]
+
+
 def tiles(shape: tuple[int, int]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """((top, rows), (left, columns)) of each tile of an input of ``shape``: strips as wide as
     the input (up to TILE_WIDTH), as tall as TILE_PIXELS allows."""
@@ -253,23 +276,54 @@ def tiled_pass(small: np.ndarray, shape: tuple[int, int]) -> Detections:
     """Boxes, keypoints and scores of the image (already scaled for this pass, padded to
     ``shape``), run tile by tile, in its pixels. Where there are several tiles, each keeps only
     the faces up to OVERLAP wide that lie wholly inside it: a face cut by a tile's edge is found
-    whole in the neighbour, so none is found twice or in parts."""
-    found = []
+    whole in the neighbour, so none is found twice or in parts. The tiles' costly early layers
+    are computed once for the whole input (``stem_features``), not again in each overlap."""
     planned = tiles(shape)
+    if len(planned) == 1:
+        return decode(DETECTOR, shape, *raw_detections(DETECTOR, network_input(small, shape)))
+    features = stem_features(small, shape)
+    found = []
     for (top, rows), (left, cols) in planned:
-        tile = network_input(small[top : top + rows, left : left + cols], (rows, cols))
-        boxes, keypoints, scores = decode(DETECTOR, (rows, cols), *raw_detections(DETECTOR, tile))
-        if len(planned) > 1:
-            inside = boxes[:, 2] - boxes[:, 0] <= OVERLAP
-            inside &= (boxes[:, 0] >= 0) | (left == 0)
-            inside &= (boxes[:, 1] >= 0) | (top == 0)
-            inside &= (boxes[:, 2] <= cols) | (left + cols == shape[1])
-            inside &= (boxes[:, 3] <= rows) | (top + rows == shape[0])
-            boxes, keypoints, scores = boxes[inside], keypoints[inside], scores[inside]
+        part = features[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
+                        left // STEM_STRIDE : (left + cols) // STEM_STRIDE]  # fmt: skip
+        raw = raw_detections(DETECTOR, np.ascontiguousarray(part), model=TRUNK)
+        boxes, keypoints, scores = decode(DETECTOR, (rows, cols), *raw)
+        inside = boxes[:, 2] - boxes[:, 0] <= OVERLAP
+        inside &= (boxes[:, 0] >= 0) | (left == 0)
+        inside &= (boxes[:, 1] >= 0) | (top == 0)
+        inside &= (boxes[:, 2] <= cols) | (left + cols == shape[1])
+        inside &= (boxes[:, 3] <= rows) | (top + rows == shape[0])
         offset = np.array([left, top])
-        found.append((boxes + np.tile(offset, 2), keypoints + offset, scores))
+        found.append((boxes[inside] + np.tile(offset, 2), keypoints[inside] + offset,
+                      scores[inside]))  # fmt: skip
     boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
     return boxes, keypoints, scores
+
+
+def stem_features(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The stem's output (1, C, height/4, width/4) for the whole input of ``shape`` (the image
+    padded as ``network_input`` pads it), computed in pieces of at most ~TILE_PIXELS: each piece
+    is run with STEM_MARGIN more input on every side where there is more input, and keeps the
+    rows and columns that margin makes exact. So the result is that of one run over the whole
+    input (tests/test_detection.py) at the memory of one piece, and no input is run twice but
+    the margins' (at 2 MP 11% more rows than the input; the overlapping strips ran 39% more)."""
+    height, width = shape
+    columns = pieces(width, TILE_WIDTH)
+    most_rows = TILE_PIXELS // max(cols for _, cols in columns)
+    out = None
+    for (top, rows), (left, cols) in product(pieces(height, most_rows), columns):
+        y0, y1 = max(top - STEM_MARGIN, 0), min(top + rows + STEM_MARGIN, height)
+        x0, x1 = max(left - STEM_MARGIN, 0), min(left + cols + STEM_MARGIN, width)
+        piece = network_input(small[y0:y1, x0:x1], (y1 - y0, x1 - x0))
+        (part,) = models.run(STEM, piece)
+        if out is None:
+            out = np.empty((1, part.shape[1], height // STEM_STRIDE, width // STEM_STRIDE),
+                           np.float32)  # fmt: skip
+        dy, dx = (top - y0) // STEM_STRIDE, (left - x0) // STEM_STRIDE
+        out[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
+            left // STEM_STRIDE : (left + cols) // STEM_STRIDE] = part[
+            :, :, dy : dy + rows // STEM_STRIDE, dx : dx + cols // STEM_STRIDE]  # fmt: skip
+    return out
 
 
 def box_ious(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:

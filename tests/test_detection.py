@@ -126,6 +126,25 @@ def test_no_input_is_larger_than_one_tile(shape):
     assert largest <= 1.2 * detection.TILE_PIXELS
 
 
+def test_the_stem_then_the_trunk_are_the_whole_detector(astronaut):
+    batch = detection.network_input(cv2.resize(astronaut, (320, 256)), (256, 320))
+    (features,) = models.run(detection.STEM, batch)
+    split = models.run(detection.TRUNK, features)
+    for part, whole in zip(split, models.run(detection.DETECTOR.model, batch), strict=True):
+        np.testing.assert_allclose(part, whole, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(736, 992), (96, 2624)])
+def test_the_stem_in_pieces_is_the_stem_over_the_whole_input(shape, monkeypatch):
+    """Pieces run with their margin join into exactly the features of one run over the whole
+    input (small pieces here, so there are several along each side)."""
+    monkeypatch.setattr(detection, "TILE_PIXELS", 96 * 256)
+    monkeypatch.setattr(detection, "TILE_WIDTH", 1024)
+    small = cv2.resize(faceless(TWO_MP), (shape[1] - 7, shape[0] - 5))  # padded like a pass's
+    (whole,) = models.run(detection.STEM, detection.network_input(small, shape))
+    np.testing.assert_array_equal(detection.stem_features(small, shape), whole)
+
+
 def test_spans_cover_the_side_and_overlap():
     for length in range(32, 3000, 32):
         spans = detection.spans(length, 384)

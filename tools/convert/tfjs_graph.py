@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.utils
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
@@ -668,6 +669,21 @@ def any_size(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def split(model: onnx.ModelProto, at: str) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """The graph cut at tensor ``at``: the stem (input → ``at``) and the trunk (``at`` →
+    outputs). Run one after the other they compute exactly what the whole graph does."""
+    extractor = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model))
+    stem = extractor.extract_model([i.name for i in model.graph.input], [at])
+    trunk = extractor.extract_model([at], [o.name for o in model.graph.output])
+    for part, role in ((stem, "stem: input to " + at), (trunk, "trunk: " + at + " to outputs")):
+        del part.graph.value_info[:]
+        part.producer_name = model.producer_name
+        props = {p.key: p.value for p in model.metadata_props}
+        helper.set_model_props(part, {**props, "part": role})
+        onnx.checker.check_model(part, full_check=True)
+    return stem, trunk
+
+
 def check_runs(model: onnx.ModelProto, batch: int = 2, size: int = 256) -> None:
     """Run the model in ONNX Runtime on a random batch: catches what the checker cannot.
     A free height or width is given ``size``."""
@@ -697,6 +713,10 @@ def convert(package_dir: Path, out_dir: Path, names: list[str] | None = None) ->
         path = out_dir / f"{name.replace('-', '_')}.onnx"
         path.write_bytes(model.SerializeToString())
         paths.append(path)
+        if info.split_at:
+            for part, suffix in zip(split(model, info.split_at), ("stem", "trunk"), strict=True):
+                paths.append(path.with_stem(f"{path.stem}_{suffix}"))
+                paths[-1].write_bytes(part.SerializeToString())
     return paths
 
 
