@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tools.convert.tfjs_graph import convert_graph, load_graph, read_weights
+from tools.convert.tfjs_graph import convert_graph, load_graph, read_weights, split
 
 RNG = np.random.default_rng(7)
 
@@ -314,3 +314,25 @@ def test_float16_storage_only_when_exact_and_conversion_deterministic(tmp_path: 
     types = {t.name: t.data_type for t in model.graph.initializer}
     assert types == {"c1/weights/f16": 10, "c2/weights": 1}  # FLOAT16, FLOAT
     assert model.SerializeToString() == convert_graph(load_graph(path)).SerializeToString()
+
+
+def test_a_graph_split_in_two_computes_the_whole(tmp_path: Path) -> None:
+    """``split`` (the detector's stem and trunk): the trunk fed the stem's output gives the
+    whole graph's outputs, a tensor used on both sides of the cut included."""
+    g = TfjsGraph([-1, 8, 8, 2])
+    g.weight("w", 3, 3, 2, 2)
+    g.node("c1", "Conv2D", ["x", "w"], **_conv_attrs(1))
+    g.node("r", "Relu", ["c1"])
+    g.node("c2", "Conv2D", ["r", "w"], **_conv_attrs(1))
+    g.node("sum", "AddV2", ["c2", "r"])
+    model = convert_graph(load_graph(g.save(tmp_path, ["sum"])))
+    stem, trunk = split(model, "r")
+    assert [o.name for o in stem.graph.output] == [i.name for i in trunk.graph.input] == ["r"]
+    assert "Relu" not in {n.op_type for n in trunk.graph.node}
+
+    def run(m: Any, feed: np.ndarray) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: feed})[0]
+
+    x = RNG.normal(0, 1, (2, 8, 8, 2)).astype(np.float32)
+    np.testing.assert_allclose(run(trunk, run(stem, x)), run(model, x), atol=1e-6)
