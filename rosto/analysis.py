@@ -3,16 +3,30 @@
 Features never run a model on their own inputs twice: anything two features could need
 (landmarks, an aligned crop, a model's raw output) is asked for through ``Analysis.shared``,
 which memoises it for the request.
+
+An input that needs only the detections (hair's segmentation) can be started in the
+background (``Analysis.start``) while the request computes the chain that begins with the
+landmarks: ONNX Runtime releases the GIL, so the two models run side by side on two cores,
+each far better than one model split across both (its small layers leave the second core
+waiting). Whoever asks first computes a value; a later asker waits for it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from rosto.face import Face
+
+# Background computations of every request in this process. Each waits mostly inside ONNX
+# Runtime; a request whose input has not started here by the time it asks computes it itself.
+_background = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4),
+                                 thread_name_prefix="rosto-shared")  # fmt: skip
 
 
 class Analysis:
@@ -24,10 +38,25 @@ class Analysis:
         # The request's features: a shared input that several need in different amounts (the
         # recognition net's crops) is then computed once, in the one batch all of them need.
         self.requested = frozenset(requested)
-        self._shared: dict[Any, Any] = {}
+        self._shared: dict[Any, Future] = {}
+        self._lock = threading.Lock()
 
     def shared(self, key: Any, compute: Callable[[Analysis], Any]) -> Any:
         """The value of ``compute(self)`` under ``key``, computed on first request only."""
-        if key not in self._shared:
-            self._shared[key] = compute(self)
-        return self._shared[key]
+        self._compute(key, compute)
+        return self._shared[key].result()
+
+    def start(self, key: Any, compute: Callable[[Analysis], Any]) -> None:
+        """Begin computing ``shared(key, compute)`` in a background thread, if not begun."""
+        _background.submit(self._compute, key, compute)
+
+    def _compute(self, key: Any, compute: Callable[[Analysis], Any]) -> None:
+        """Compute the value under ``key`` unless another thread has claimed it."""
+        with self._lock:
+            if key in self._shared:
+                return
+            cell = self._shared[key] = Future()
+        try:
+            cell.set_result(compute(self))
+        except BaseException as error:  # handed to every asker, raised where it asks
+            cell.set_exception(error)

@@ -2,6 +2,7 @@
 
 The server, the CLI and the Python API all call ``analyze``. The image is decoded once by the
 caller, faces are detected once, and each requested feature runs once on all faces as a batch.
+Inputs that need only the detections start first, in the background (``Feature.start``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def analyze(
     if not faces:
         return results
     features_by_name = registry()
+    if len(names) > 1:  # alone, a feature has nothing to overlap its inputs with
+        for name in names:
+            if features_by_name[name].start is not None:
+                features_by_name[name].start(analysis)
     for name in names:
         start = time.perf_counter()
         for result, keys in zip(results, features_by_name[name].compute(analysis), strict=True):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 from photos import collage, mirror
 
 from rosto import models
+from rosto.analysis import Analysis
 from rosto.config import Settings
 from rosto.errors import RostoError
 from rosto.features import API_FEATURES, resolve
@@ -133,6 +136,40 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
         "face_recognition": 1,
         "age_gender_head": 1,
     }
+
+
+def test_a_shared_input_asked_from_two_threads_is_computed_once():
+    """A background start and a request asking at the same time share one computation, and
+    an error raised computing it reaches the request that asks."""
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow(_analysis):
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return np.arange(3)
+
+    analysis = Analysis(np.zeros((8, 8, 3), np.uint8), [])
+    analysis.start("slow", slow)
+    assert started.wait(5)
+    threading.Timer(0.05, release.set).start()
+    assert analysis.shared("slow", slow).tolist() == [0, 1, 2] and len(calls) == 1
+
+    def broken(_analysis):
+        raise ValueError("no such input")
+
+    analysis.start("broken", broken)
+    with pytest.raises(ValueError, match="no such input"):
+        analysis.shared("broken", broken)
+
+
+def test_hair_run_in_the_background_answers_as_run_alone(astronaut):
+    """With other features asked, hair's net runs beside them: the same answer, one pass."""
+    alone = analyze(astronaut, ["hair"])
+    before = models.run_counts.copy()
+    together = analyze(astronaut, ["hair", "landmarks", "glasses"])
+    assert (models.run_counts - before)["hair"] == 1
+    assert [f["hair"] for f in together] == [f["hair"] for f in alone]
 
 
 def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):

@@ -36,6 +36,7 @@ MIN_PART = 0.1  # a separate hair part smaller than this share of the largest on
 MIN_HAIR = 0.02  # hair area under this share of the face box area means "no hair"
 MIN_CONFIDENCE = 0.8  # hair pixels averaging a lower probability are the net guessing: no hair
 NO_HAIR = {"hex": None, "name": "none"}
+PROBABILITIES = "hair_probabilities"  # the shared input's key
 
 
 def regions(boxes: np.ndarray) -> np.ndarray:
@@ -66,7 +67,12 @@ def _probabilities(analysis: Analysis) -> np.ndarray:
 
 def probabilities(analysis: Analysis) -> np.ndarray:
     """(N, INPUT, INPUT) hair probability over each face's region."""
-    return analysis.shared("hair_probabilities", _probabilities)
+    return analysis.shared(PROBABILITIES, _probabilities)
+
+
+def start(analysis: Analysis) -> None:
+    """The net needs only the face boxes: it runs beside the landmarks' chain."""
+    analysis.start(PROBABILITIES, _probabilities)
 
 
 @cache
@@ -149,4 +155,4 @@ def compute(analysis: Analysis) -> list[dict]:
     ]
 
 
-FEATURE = Feature("hair", compute)
+FEATURE = Feature("hair", compute, start)
