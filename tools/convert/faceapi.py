@@ -269,14 +269,20 @@ def leaky(g: Graph, x: str) -> str:
 
 def image_input(g: Graph, mean_rgb: tuple[float, float, float] | None, divisor: float,
                 minus: float | None = None) -> str:
-    """NHWC raw RGB → NCHW, normalised in face-api's order: ((x - mean) / divisor) - minus."""
-    x = "input"
+    """NHWC raw RGB → NCHW, normalised in face-api's order: ((x - mean) / divisor) - minus.
+
+    Transposed first: the same values, but ONNX Runtime subtracts a per-channel mean from NCHW
+    in long runs, where on NHWC it broadcast three values at a time (0.2-0.5 ms of a 112² or
+    150² crop's run, up to a sixth of age_gender's).
+    """
+    x = g.op("Transpose", "input", perm=[0, 3, 1, 2])
     if mean_rgb is not None:
-        x = g.op("Sub", x, g.const(np.array(mean_rgb, np.float32), "mean_rgb"))
+        mean = np.array(mean_rgb, np.float32).reshape(1, 3, 1, 1)
+        x = g.op("Sub", x, g.const(mean, "mean_rgb"))
     x = g.op("Div", x, g.const(np.float32(divisor), "divisor"))
     if minus is not None:
         x = g.op("Sub", x, g.const(np.float32(minus), "minus"))
-    return g.op("Transpose", x, perm=[0, 3, 1, 2])
+    return x
 
 
 def fold_affine(filters: np.ndarray, bias: np.ndarray, scale: np.ndarray, shift: np.ndarray,
