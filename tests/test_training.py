@@ -120,6 +120,22 @@ def test_age_gender_head_learns_a_synthetic_task_in_seconds():
     assert np.abs(age - ages).mean() < 8 and (gender.argmax(1) == ages % 2).mean() > 0.95
 
 
+def test_blend_with_face_api_is_chosen_on_out_of_fold_answers():
+    ages = np.repeat([5, 16, 30, 50, 70], 8)
+    rows = [{"age": str(a), "race": r, "gender": g, "file": f"{a}_0_0_2016010112{i:02d}00000.jpg"}
+            for i, (a, r, g) in enumerate(zip(ages, ["asian", "black", "indian", "white"] * 10,
+                                              ["male", "female"] * 20, strict=True))]  # fmt: skip
+    male = np.array([r["gender"] == "male" for r in rows], dtype=np.float32)
+    head_age, head_gender = ages.astype(np.float32), np.stack([1 - male, male], 1)  # always wrong
+    faceapi = np.stack([ages + 10.0, male, 1 - male], 1)  # 10 years old, gender always right
+    (age_w, gender_w, stretch, shift), _ = age_gender.choose(head_age, head_gender, faceapi, rows)
+    # all of the exact head's age; of the face-api shares that are all right, the nearest 0.5
+    assert (age_w, gender_w, stretch) == (1.0, 0.4, 0.0) and abs(shift) < 1e-6
+    assert {age_gender.fold_of(r) for r in rows} == {0, 1}
+    same_minute = [{**rows[0], "file": "1_0_0_20160101120059999.jpg.chip.jpg"}, rows[0]]
+    assert len({age_gender.fold_of(r) for r in same_minute}) == 1
+
+
 def synthetic_regions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Skin-toned eye regions (source size), half with a dark frame across the eye line."""
     h, w = 60, glasses.SOURCE_WIDTH

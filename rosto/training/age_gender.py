@@ -14,6 +14,7 @@ answers its mean.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,8 @@ class Exported(nn.Module):
 
 class Fused(nn.Module):
     """The served graph: the head's answers averaged with face-api's, then the age corrected
-    for its bias (stretched about PIVOT years and shifted); all chosen on the dev set.
+    for its bias (stretched about PIVOT years and shifted); all chosen out of fold on the
+    training faces (``choose``).
 
     Input: the compact representation followed by face-api's age, p(male), p(female)."""
 
@@ -134,14 +136,16 @@ def figures(scores: dict[str, tuple], prefix: str = "") -> list[tuple[str, str]]
 
 
 def training_set(data_dir: Path, fresh: bool, cached_only: bool = False
-                 ) -> tuple[np.ndarray, list[dict]]:  # fmt: skip
-    """UTKFace's training minutes and All-Age-Faces: compact representations and label rows."""
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # fmt: skip
+    """UTKFace's training minutes and All-Age-Faces: compact representations, face-api's
+    (age, p(male), p(female)) and label rows."""
     arrays, rows = utkface("train", data_dir, fresh, cached_only)
     extra, extra_rows = aaf(fresh, cached_only)
-    x = arrays["representation"]
+    x, faceapi = arrays["representation"], arrays["faceapi"]
     if extra_rows:
         x = np.concatenate([x, extra["representation"]])
-    return x[:, COMPACT], rows + extra_rows
+        faceapi = np.concatenate([faceapi, extra["faceapi"]])
+    return x[:, COMPACT], faceapi, rows + extra_rows
 
 
 def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
@@ -172,33 +176,46 @@ def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
     return Exported(head)
 
 
-WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)  # the head's share, tried on dev
-STRETCHES = (0.0, 0.04, 0.08, 0.12, 0.16)  # age bias corrections tried on dev
+WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)  # the head's share, tried out of fold
+STRETCHES = (0.0, 0.04, 0.08, 0.12, 0.16)  # age bias corrections tried out of fold
 PIVOT = 30.0
-TIE = 0.005  # gender accuracies closer than this on dev are taken as equal
+TIE = 0.005  # gender accuracies closer than this are taken as equal
+FOLDS = 2
 
 
-def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
-    """Train, choose the blend with face-api on dev, export ``out/age_gender_head.onnx``;
-    returns the summary table."""
-    timer = Timer()
-    rng = seed_everything(SEED)
-    x_train, rows_train = training_set(data_dir, fresh)
-    dev, rows_dev = utkface("dev", data_dir, fresh)
-    x_dev = dev["representation"][:, COMPACT]
-    exported = fit_head(x_train, rows_train, rng)
-    age, gender = predict_both(exported, x_dev)
-    faceapi = dev["faceapi"]
-    rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
-            ("dev faces", str(len(rows_dev)))]  # fmt: skip
-    scores = {}
+def fold_of(row: dict) -> int:
+    """The training face's fold for out-of-fold answers: UTKFace by crop minute (as its dev
+    split, so the faces of one photo stay together), All-Age-Faces by file."""
+    name = Path(row["file"]).name
+    key = name.split(".")[0].rsplit("_", 1)[1][:12] if row["race"] else name
+    return zlib.crc32(f"fold {key}".encode()) % FOLDS
+
+
+def out_of_fold(x: np.ndarray, rows: list[dict], rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The head's answers for every training face from a head trained on the other folds:
+    what the blend and the bias correction are chosen on, so that the dev set only measures."""
+    folds = np.array([fold_of(r) for r in rows])
+    age, gender = np.zeros(len(rows), np.float32), np.zeros((len(rows), 2), np.float32)
+    for fold in range(FOLDS):
+        held = folds == fold
+        model = fit_head(x[~held], [r for r, h in zip(rows, held, strict=True) if not h], rng)
+        age[held], gender[held] = predict_both(model, x[held])
+    return age, gender
+
+
+def choose(age: np.ndarray, gender: np.ndarray, faceapi: np.ndarray, rows: list[dict]
+           ) -> tuple[tuple[float, float, float, float], list[tuple[str, str]]]:  # fmt: skip
+    """(age share, gender share, stretch, shift) of the blend with face-api, chosen on
+    out-of-fold answers of the training faces (cells equally weighted), and the summary rows."""
+    scores, summary = {}, []
     for w in WEIGHTS:
         blend = w * age + (1 - w) * faceapi[:, 0], w * gender[:, 0] + (1 - w) * faceapi[:, 1]
-        scores[w] = evaluate(*blend, rows_dev)["all"]
-        rows += figures({"all": scores[w]}, f"head share {w}, ")
+        scores[w] = evaluate(*blend, rows)["all"]
+        summary += figures({"all": scores[w]}, f"out of fold, head share {w}, ")
     age_weight = min(WEIGHTS, key=lambda w: scores[w][0])
-    # Shares within TIE of the best gender accuracy are not told apart by the dev set (one
-    # standard error): of those, the one nearest an even average of the two nets.
+    # Shares within TIE of the best gender accuracy are not told apart (one standard error):
+    # of those, the one nearest an even average of the two nets.
     best = max(scores[w][2] for w in WEIGHTS)
     tied = [w for w in WEIGHTS if scores[w][2] >= best - TIE]
     gender_weight = min(tied, key=lambda w: abs(w - 0.5))
@@ -206,18 +223,38 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     corrections = {}
     for stretch in STRETCHES:  # each with the shift that cancels the balanced bias
         stretched = blended + stretch * (blended - PIVOT)
-        shift = -evaluate(stretched, faceapi[:, 1], rows_dev)["all"][1]
-        corrections[stretch, shift] = evaluate(stretched + shift, faceapi[:, 1], rows_dev)["all"]
-        rows += figures({"all": corrections[stretch, shift]}, f"stretch {stretch}, shift "
-                        f"{shift:+.2f}, ")  # fmt: skip
+        shift = round(-evaluate(stretched, faceapi[:, 1], rows)["all"][1], 2)
+        corrections[stretch, shift] = evaluate(stretched + shift, faceapi[:, 1], rows)["all"]
+        summary += figures({"all": corrections[stretch, shift]},
+                           f"out of fold, stretch {stretch}, shift {shift:+.2f}, ")  # fmt: skip
     stretch, shift = min(corrections, key=lambda k: corrections[k][0])
-    fused = Fused(exported, age_weight, gender_weight, stretch, round(shift, 2))
-    inputs = np.concatenate([x_dev, faceapi], axis=1)
+    return (age_weight, gender_weight, stretch, shift), summary
+
+
+def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
+    """Train, choose the blend with face-api out of fold on the training faces, export
+    ``out/age_gender_head.onnx``, measure on dev; returns the summary table."""
+    timer = Timer()
+    rng = seed_everything(SEED)
+    x_train, faceapi_train, rows_train = training_set(data_dir, fresh)
+    dev, rows_dev = utkface("dev", data_dir, fresh)
+    x_dev = dev["representation"][:, COMPACT]
+    rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
+            ("dev faces", str(len(rows_dev)))]  # fmt: skip
+    oof_age, oof_gender = out_of_fold(x_train, rows_train, rng)
+    choice, summary = choose(oof_age, oof_gender, faceapi_train, rows_train)
+    age_weight, gender_weight, stretch, shift = choice
+    rows += summary
+    fused = Fused(fit_head(x_train, rows_train, rng), age_weight, gender_weight, stretch, shift)
+    inputs = np.concatenate([x_dev, dev["faceapi"]], axis=1)
     path = out / f"{HEAD}.onnx"
     export_onnx(fused, inputs[:2], path, ["age", "gender"])
     age, gender = predict_both(fused, inputs)
-    rows += [(f"chosen: age {age_weight}, gender {gender_weight}, stretch {stretch}", ""),
-             *figures(evaluate(age, gender[:, 0], rows_dev)),
+    rows += [*figures(evaluate(dev["faceapi"][:, 0], dev["faceapi"][:, 1], rows_dev),
+                      "dev, face-api alone, "),
+             (f"chosen: age {age_weight}, gender {gender_weight}, stretch {stretch}, shift "
+              f"{shift:+.2f}", ""),
+             *figures(evaluate(age, gender[:, 0], rows_dev), "dev, "),
              ("guard", json.dumps(data.guard_record())), ("time", str(timer)),
              ("written", str(path))]  # fmt: skip
     return table(rows, "age and gender (UTKFace dev minutes, cells equally weighted)")
@@ -229,6 +266,3 @@ def predict_both(model: nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
         model.eval()
         age, gender = model(torch.from_numpy(x))
     return age.numpy(), gender.numpy()
-
-
-
