@@ -10,7 +10,10 @@ Sets (``bench.detection_data``): AFW group photos as they are (labelled faces ar
 the same shrunk to 20-40 px faces in 2-MP frames, and synthetic 2-MP and 640×480 photos, fully
 labelled, where precision is exact. A detection matches a labelled face at IoU ≥ 0.4.
 
-    python -m bench.detection [--count 40] [--only shipped,dlib_hog] [--write MODELS.md]
+    python -m bench.detection [--count 40] [--only shipped,dlib_hog] [--reuse] [--write MODELS.md]
+
+``--reuse`` copies the rows of the detectors not run this time from the previous results file:
+the comparators' rows do not change with Rosto's code, and dlib and MTCNN take most of a run.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def mtcnn() -> Callable[[np.ndarray], Boxes]:
 
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[np.ndarray], Boxes]]]] = {
     "shipped": (
-        "BlazeFace at 0.6× in strips (0.2× for wider faces), second look at unsure faces",
+        "BlazeFace at 0.6× in strips (0.2× for wider faces), MTCNN R-Net/O-Net second look",
         lambda: lambda image: boxes_of(detection.detect(image)),
     ),
     "single_pass": (
@@ -182,6 +185,15 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def reuse(results: dict, previous: dict) -> None:
+    """Add to ``results`` the rows of ``previous`` for the detectors it did not run."""
+    for set_name, rows in previous["sets"].items():
+        for name, row in rows.items():
+            if name not in results["ran"]:
+                results["sets"].setdefault(set_name, {})[name] = row
+    results["ran"] += [name for name in previous["ran"] if name not in results["ran"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40, help="synthetic photos of each size")
@@ -189,6 +201,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30, help="timed runs for the latency rows")
     parser.add_argument("--write", type=Path, help="update the detection section of this file")
     parser.add_argument("--json", type=Path, default=Path("bench/results/detection.json"))
+    parser.add_argument("--reuse", action="store_true", help="others' rows: from the --json file")
     args = parser.parse_args()
     if not datasets.DATA.is_dir():
         sys.exit(f"dev data not found at {datasets.DATA}")
@@ -204,6 +217,8 @@ def main() -> None:
         for name, run in runners.items():
             results["sets"][set_name][name] = r = score(run, samples)
             print(f"{set_name} / {name}: {json.dumps(r)}", flush=True)
+    if args.reuse and args.json.exists():
+        reuse(results, json.loads(args.json.read_text()))
     results["latency"] = latency(args.repeat)
     print(table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)

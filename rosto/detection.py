@@ -36,7 +36,7 @@ from itertools import pairwise, product
 import cv2
 import numpy as np
 
-from rosto import models
+from rosto import models, verifier
 from rosto.face import Face
 
 
@@ -65,15 +65,9 @@ DETECTORS = {
     )
 }
 DETECTOR = DETECTORS["blazeface"]
-# A candidate scoring SURE or more is a face; one scoring SCORE_THRESHOLD..SURE is a face only
-# if a second, closer look confirms it (chosen on the synthetic small-face set, bench.detection:
-# 20-40 px faces often score 0.3-0.4 at 12-24 px and 0.7-0.9 up close; 0.3 rather than 0.4 finds
-# 4 more of 170 faces in 2-MP photos with no more false ones).
-SCORE_THRESHOLD = 0.3
-SURE = 0.75
-CONFIRM = 0.65
-LOOK_SIZE = 128  # the second look's input side; the candidate box fills half of it
-LOOK_BATCH = 16  # candidates per second-look run: 16 × 128² input pixels, one strip's worth
+# Every candidate scoring SCORE_THRESHOLD or more is pooled; which of them are faces is left
+# to the second look (``rosto.verifier``): 20-40 px faces often score 0.1-0.4 at 12-24 px.
+SCORE_THRESHOLD = verifier.UNSURE
 NMS_OVERLAP = 0.5  # intersection over the smaller box's area
 CROP_BORDER = 0.5  # share of the photo's size added on each side for the tight-crop retry
 TIGHT_CROP = 0.2  # the largest face's share of the photo's area from which it may be a crop
@@ -326,47 +320,6 @@ def stem_features(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def box_ious(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of each of ``boxes`` (K, 4) with one ``box``."""
-    lt, rb = np.maximum(boxes[:, :2], box[:2]), np.minimum(boxes[:, 2:], box[2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / (areas + np.prod(box[2:] - box[:2]) - inter + 1e-9)
-
-
-def second_look(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """The detector's score for each candidate box seen again, alone and larger: the square
-    twice the box's size around it, scaled to LOOK_SIZE² (the face then ~64 px, where BlazeFace
-    is surest), all candidates in one batch. Textures that looked like a tiny face rarely still
-    do up close."""
-    if len(boxes) > LOOK_BATCH:  # a crowd's candidates: batches of bounded memory
-        return np.concatenate([second_look(image, boxes[i : i + LOOK_BATCH])
-                               for i in range(0, len(boxes), LOOK_BATCH)])  # fmt: skip
-    size = LOOK_SIZE
-    crops = []
-    for box in boxes:
-        centre = (box[:2] + box[2:]) / 2
-        scale = size / (2 * max(box[2] - box[0], box[3] - box[1]))
-        warp = np.array([[scale, 0, size / 2 - centre[0] * scale],
-                         [0, scale, size / 2 - centre[1] * scale]])  # fmt: skip
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        crops.append(cv2.warpAffine(image, warp, (size, size), flags=interpolation))
-    batch = np.stack(crops).astype(np.float32) / 127.5 - 1.0
-    outputs = models.run(DETECTOR.model, batch)
-    centres = anchors(DETECTOR, size, size)
-    expected = np.array([size / 4, size / 4, 3 * size / 4, 3 * size / 4])
-    confirmed = np.zeros(len(boxes))
-    for k in range(len(boxes)):
-        logits = np.concatenate([outputs[i][k, :, 0] for i, _ in DETECTOR.outputs])
-        reg = np.concatenate([outputs[j][k, :, -16:] for _, j in DETECTOR.outputs])
-        mid = centres + reg[:, :2]
-        seen = np.concatenate([mid - reg[:, 2:4] / 2, mid + reg[:, 2:4] / 2], axis=1)
-        here = box_ious(seen, expected) >= 0.3
-        if here.any():
-            confirmed[k] = 1.0 / (1.0 + np.exp(-np.clip(logits[here].max(), -80, 80)))
-    return confirmed
-
-
 def detect_all(image: np.ndarray) -> list[Face]:
     """Faces found by every pass, duplicates merged, unsure ones kept only if a second look
     confirms them. The photo is scaled once, for the fine pass; each coarser pass scales the
@@ -384,13 +337,20 @@ def detect_all(image: np.ndarray) -> list[Face]:
 
 
 def confirmed(image: np.ndarray, faces: list[Face]) -> list[Face]:
-    """The faces the detector is sure of, and the unsure ones that a second look confirms."""
-    unsure = [f for f in faces if f.score < SURE]
-    if not unsure:
+    """The faces the detector is sure of, and the unsure ones that a second look confirms
+    (``rosto.verifier``). A face whose box the second look moved keeps its keypoints, moved
+    and scaled with the box; faces are merged again in case two candidates met there."""
+    if not faces:
         return faces
-    looks = second_look(image, np.array([f.box for f in unsure]))
-    rejected = {id(f) for f, look in zip(unsure, looks, strict=True) if look < CONFIRM}
-    return [f for f in faces if id(f) not in rejected]
+    boxes, scores = np.array([f.box for f in faces]), np.array([f.score for f in faces])
+    kept, moved = verifier.verify(image, boxes, scores)
+    if not kept.any():
+        return []
+    keypoints = np.array([f.keypoints for f in faces])
+    scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
+    before, after = (boxes[:, :2] + boxes[:, 2:]) / 2, (moved[:, :2] + moved[:, 2:]) / 2
+    keypoints = (keypoints - before[:, None]) * scale[:, None, None] + after[:, None]
+    return faces_of(moved[kept], keypoints[kept], scores[kept])
 
 
 def in_a_border(image: np.ndarray) -> list[Face]:
@@ -420,7 +380,8 @@ def in_a_border(image: np.ndarray) -> list[Face]:
 def detect(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 image, largest first."""
     faces = sorted(detect_all(image), key=lambda f: -f.area)
-    if not faces or faces[0].area >= TIGHT_CROP * image.shape[0] * image.shape[1]:
+    chip = max(image.shape[:2]) <= DETECTOR.size  # may be a crop whatever part of it was found
+    if not faces or chip or faces[0].area >= TIGHT_CROP * image.shape[0] * image.shape[1]:
         framed = sorted(in_a_border(image), key=lambda f: -f.area)
         if framed and (not faces or seen_whole(framed, faces)):
             return framed

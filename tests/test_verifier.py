@@ -1,0 +1,89 @@
+"""The detector's second look (MTCNN's R-Net and O-Net): real faces kept at the sizes the fine
+pass leaves unsure, textures dropped, sure faces not looked at; and the converted nets agree
+with facenet-pytorch's own modules."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from test_detection import faceless
+
+from bench.accuracy import iou
+from rosto import detection, models, verifier
+from tools.sources import CACHE, SOURCES
+
+
+def small_face_photo(portrait: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait shrunk so its detector box is ``width`` px wide, and that box."""
+    (face,) = detection.detect(portrait)
+    scale = width / (face.box[2] - face.box[0])
+    small = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small, face.box * scale
+
+
+@pytest.mark.parametrize("width", [22, 30, 45])
+def test_small_real_faces_pass_both_nets(astronaut, grace_hopper, width):
+    for portrait in (astronaut, grace_hopper):
+        photo, box = small_face_photo(portrait, width)
+        boxes = box[None]
+        assert verifier.run("mtcnn_rnet", photo, boxes, 24)[0][0] >= verifier.GATE
+        assert verifier.run("mtcnn_onet", photo, boxes, 48)[0][0] >= verifier.FACE
+        kept, moved = verifier.verify(photo, boxes, np.array([verifier.UNSURE]))
+        assert kept[0] and (moved == boxes).all()
+
+
+@pytest.mark.parametrize("width", [24, 30, 40])
+def test_a_loose_box_is_moved_onto_the_face(astronaut, grace_hopper, width):
+    """An unsure candidate whose box is 1.5-1.6 times the face (and off to the side): O-Net
+    turns that crop down, its box regression finds the face, and the look there keeps it."""
+    for portrait, grow, shift in ((astronaut, 1.5, 0.0), (grace_hopper, 1.6, 0.2)):
+        photo, box = small_face_photo(portrait, width)
+        centre = (box[:2] + box[2:]) / 2 + [shift * width, 0]
+        loose = np.concatenate([centre - grow * width / 2, centre + grow * width / 2])
+        kept, moved = verifier.verify(photo, loose[None], np.array([0.3]))
+        assert kept[0]
+        assert iou(moved[0], box) >= 0.55 > iou(loose, box)
+
+
+def test_textures_are_dropped_however_the_detector_scored_them():
+    """Boxes of 20-120 px all over a faceless photo (rocket and coffee): none is kept as an
+    unsure candidate, and O-Net vetoes nearly all of them as fairly sure ones."""
+    photo = faceless((600, 800))
+    rng = np.random.default_rng(0)
+    sides = rng.uniform(20, 120, 200)
+    corners = rng.uniform(0, 1, (200, 2)) * ([800, 600] - sides[:, None])
+    boxes = np.concatenate([corners, corners + sides[:, None]], axis=1)
+    assert not verifier.verify(photo, boxes, np.full(200, 0.7))[0].any()
+    assert verifier.verify(photo, boxes, np.full(200, 0.8))[0].mean() < 0.1
+
+
+def test_sure_faces_need_no_second_look(astronaut):
+    before = models.run_counts.copy()
+    box = np.array([[0.0, 0, 50, 50]])
+    kept, moved = verifier.verify(astronaut, box, np.array([verifier.SURE_ENOUGH]))
+    assert kept.tolist() == [True] and (moved == box).all()
+    assert models.run_counts - before == {}
+
+
+def test_a_crowd_of_candidates_runs_in_bounded_batches(astronaut):
+    boxes = np.tile([[180.0, 70, 280, 170]], (verifier.BATCH * 2 + 3, 1))
+    before = models.run_counts.copy()
+    kept, _ = verifier.verify(astronaut, boxes, np.full(len(boxes), 0.5))
+    assert kept.all()
+    assert (models.run_counts - before)["mtcnn_rnet"] == 3
+
+
+@pytest.mark.slow  # ~10 s: imports torch and exports both nets
+@pytest.mark.skipif(not (CACHE / SOURCES["facenet-pytorch"].slug).is_dir(),
+                    reason="facenet-pytorch wheel not fetched (make weights)")  # fmt: skip
+def test_converted_nets_match_the_package_modules(tmp_path):
+    """The shipped graphs are what the converter makes from the pinned wheel, and they agree
+    with the package's own torch modules on real face crops (``tools.convert.mtcnn``)."""
+    from tools.convert import mtcnn
+    from tools.sources import fetch, sha256
+
+    package = fetch("facenet-pytorch")
+    for path in mtcnn.convert(package, tmp_path, ["mtcnn_rnet", "mtcnn_onet"]):
+        assert sha256(path) == sha256(models.weight_path(path.stem))
+        assert mtcnn.parity(package, path.stem, path) <= mtcnn.PARITY_TOLERANCE
