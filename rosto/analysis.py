@@ -4,11 +4,11 @@ Features never run a model on their own inputs twice: anything two features coul
 (landmarks, an aligned crop, a model's raw output) is asked for through ``Analysis.shared``,
 which memoises it for the request.
 
-An input that needs only the detections (hair's segmentation) can be started in the
-background (``Analysis.start``) while the request computes the chain that begins with the
-landmarks: ONNX Runtime releases the GIL, so the two models run side by side on two cores,
-each far better than one model split across both (its small layers leave the second core
-waiting). Whoever asks first computes a value; a later asker waits for it.
+Some inputs can be computed ahead, in one background thread per request (``in_background``),
+while the request's own thread computes the others: hair's segmentation (it needs only the
+detections) and the expression nets' pass. ONNX Runtime releases the GIL, so two models run
+side by side on two cores, better than one model split across both (its small layers leave the
+second core waiting). Whoever asks first computes a value; a later asker waits for it.
 """
 
 from __future__ import annotations
@@ -43,15 +43,11 @@ class Analysis:
 
     def shared(self, key: Any, compute: Callable[[Analysis], Any]) -> Any:
         """The value of ``compute(self)`` under ``key``, computed on first request only."""
-        self._compute(key, compute)
+        self.prepare(key, compute)
         return self._shared[key].result()
 
-    def start(self, key: Any, compute: Callable[[Analysis], Any]) -> None:
-        """Begin computing ``shared(key, compute)`` in a background thread, if not begun."""
-        _background.submit(self._compute, key, compute)
-
-    def _compute(self, key: Any, compute: Callable[[Analysis], Any]) -> None:
-        """Compute the value under ``key`` unless another thread has claimed it."""
+    def prepare(self, key: Any, compute: Callable[[Analysis], Any]) -> None:
+        """Compute the value under ``key`` unless some thread has begun it; never waits."""
         with self._lock:
             if key in self._shared:
                 return
@@ -60,3 +56,8 @@ class Analysis:
             cell.set_result(compute(self))
         except BaseException as error:  # handed to every asker, raised where it asks
             cell.set_exception(error)
+
+    def in_background(self, steps: list[Callable[[Analysis], None]]) -> None:
+        """Run ``steps`` (each ``prepare``-ing inputs) one after another in a background thread:
+        one stream beside the request's own, as many as there are cores to share."""
+        _background.submit(lambda: [step(self) for step in steps])

@@ -2,7 +2,8 @@
 
 The server, the CLI and the Python API all call ``analyze``. The image is decoded once by the
 caller, faces are detected once, and each requested feature runs once on all faces as a batch.
-Inputs that need only the detections start first, in the background (``Feature.start``).
+Costly inputs that some features can compute ahead (``Feature.prepare``: hair's segmentation,
+the expression nets) run in a background thread beside the others.
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ def analyze(
     if not faces:
         return results
     features_by_name = registry()
-    if len(names) > 1:  # alone, a feature has nothing to overlap its inputs with
-        for name in names:
-            if features_by_name[name].start is not None:
-                features_by_name[name].start(analysis)
-    for name in names:
+    # The costly inputs some features can compute ahead run in a background thread; this one
+    # computes the other features meanwhile, and those last (alone, nothing to overlap).
+    ahead = [n for n in names if features_by_name[n].prepare is not None] if len(names) > 1 else []
+    if ahead:
+        analysis.in_background([features_by_name[n].prepare for n in ahead])
+    answers = {}
+    for name in sorted(names, key=lambda n: n in ahead):
         start = time.perf_counter()
-        for result, keys in zip(results, features_by_name[name].compute(analysis), strict=True):
-            result.update(keys)
+        answers[name] = features_by_name[name].compute(analysis)
         timings[name] = time.perf_counter() - start
+    for name in names:  # the response's keys in the request's order, however computed
+        for result, keys in zip(results, answers[name], strict=True):
+            result.update(keys)
     return results

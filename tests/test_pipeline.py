@@ -150,7 +150,7 @@ def test_a_shared_input_asked_from_two_threads_is_computed_once():
         return np.arange(3)
 
     analysis = Analysis(np.zeros((8, 8, 3), np.uint8), [])
-    analysis.start("slow", slow)
+    analysis.in_background([lambda a: a.prepare("slow", slow)])
     assert started.wait(5)
     threading.Timer(0.05, release.set).start()
     assert analysis.shared("slow", slow).tolist() == [0, 1, 2] and len(calls) == 1
@@ -158,18 +158,22 @@ def test_a_shared_input_asked_from_two_threads_is_computed_once():
     def broken(_analysis):
         raise ValueError("no such input")
 
-    analysis.start("broken", broken)
+    analysis.in_background([lambda a: a.prepare("broken", broken)])
     with pytest.raises(ValueError, match="no such input"):
         analysis.shared("broken", broken)
 
 
-def test_hair_run_in_the_background_answers_as_run_alone(astronaut):
-    """With other features asked, hair's net runs beside them: the same answer, one pass."""
-    alone = analyze(astronaut, ["hair"])
+def test_inputs_computed_ahead_answer_as_when_asked_alone(astronaut):
+    """With other features asked, hair's net and the expression nets run in a background
+    thread beside them: the same answers, one pass each."""
+    hair, smile = analyze(astronaut, ["hair"]), analyze(astronaut, ["smile"])
     before = models.run_counts.copy()
-    together = analyze(astronaut, ["hair", "landmarks", "glasses"])
-    assert (models.run_counts - before)["hair"] == 1
-    assert [f["hair"] for f in together] == [f["hair"] for f in alone]
+    together = analyze(astronaut, ["emotion", "glasses", "hair", "landmarks", "smile"])
+    ran = models.run_counts - before
+    assert ran["hair"] == 1 and ran["expression"] == 1 and ran["face_landmark_68"] == 1
+    assert [f["hair"] for f in together] == [f["hair"] for f in hair]
+    assert [f["smile"] for f in together] == [f["smile"] for f in smile]
+    assert list(together[0]) == ["emotion", "glasses", "hair", "landmarks", "smile"]
 
 
 def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):

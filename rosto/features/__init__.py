@@ -24,9 +24,9 @@ API_FEATURES = (
 class Feature:
     name: str
     compute: Callable[[Analysis], list[dict]]
-    # Starts in the background the shared inputs this feature needs that depend on the
-    # detections alone (``Analysis.start``), so they overlap the request's other work.
-    start: Callable[[Analysis], None] | None = None
+    # Computes ahead (``Analysis.prepare``) the costly shared inputs this feature needs: the
+    # pipeline runs it in a background thread, beside the request's other work.
+    prepare: Callable[[Analysis], None] | None = None
 
 
 def _registry() -> dict[str, Feature]:

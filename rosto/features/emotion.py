@@ -77,6 +77,11 @@ def _run(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return head, mean, features
 
 
+def prepare(analysis: Analysis) -> None:
+    """The nets' one pass, computed ahead (emotion's and smile's input)."""
+    analysis.prepare("emotion", _run)
+
+
 def probabilities(analysis: Analysis) -> np.ndarray:
     """(N, 7) emotion probabilities in ``EMOTIONS`` order: the head's answer."""
     return analysis.shared("emotion", _run)[0]
@@ -97,4 +102,4 @@ def compute(analysis: Analysis) -> list[dict]:
     return [{"emotion": classes(EMOTIONS, p)} for p in probabilities(analysis)]
 
 
-FEATURE = Feature("emotion", compute)
+FEATURE = Feature("emotion", compute, prepare)

@@ -70,9 +70,9 @@ def probabilities(analysis: Analysis) -> np.ndarray:
     return analysis.shared(PROBABILITIES, _probabilities)
 
 
-def start(analysis: Analysis) -> None:
-    """The net needs only the face boxes: it runs beside the landmarks' chain."""
-    analysis.start(PROBABILITIES, _probabilities)
+def prepare(analysis: Analysis) -> None:
+    """The net needs only the face boxes: it can run beside the landmarks' chain."""
+    analysis.prepare(PROBABILITIES, _probabilities)
 
 
 @cache
@@ -155,4 +155,4 @@ def compute(analysis: Analysis) -> list[dict]:
     ]
 
 
-FEATURE = Feature("hair", compute, start)
+FEATURE = Feature("hair", compute, prepare)

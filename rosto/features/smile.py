@@ -16,7 +16,7 @@ import numpy as np
 from rosto import models
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.features.emotion import EMOTIONS, net_features, registry_mean
+from rosto.features.emotion import EMOTIONS, net_features, prepare, registry_mean
 from rosto.landmarks import eye_centres, landmarks68
 
 MODEL = "smile"
@@ -60,4 +60,4 @@ def compute(analysis: Analysis) -> list[dict]:
     ]
 
 
-FEATURE = Feature("smile", compute)
+FEATURE = Feature("smile", compute, prepare)
