@@ -23,10 +23,25 @@ import numpy as np
 
 from rosto.face import Face
 
-# Background computations of every request in this process. Each waits mostly inside ONNX
-# Runtime; a request whose input has not started here by the time it asks computes it itself.
-_background = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4),
-                                 thread_name_prefix="rosto-shared")  # fmt: skip
+
+def _pool() -> ThreadPoolExecutor:
+    """Background computations of every request in this process. Each waits mostly inside ONNX
+    Runtime; a request whose input has not begun here by the time it asks computes it itself."""
+    return ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4),
+                              thread_name_prefix="rosto-shared")  # fmt: skip
+
+
+_background = _pool()
+
+
+def _after_fork() -> None:
+    """A forked child has none of the parent's threads: its own pool, or queued steps would
+    never run (and hold their images)."""
+    global _background
+    _background = _pool()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class Analysis:

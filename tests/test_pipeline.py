@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 
 import cv2
@@ -161,6 +162,24 @@ def test_a_shared_input_asked_from_two_threads_is_computed_once():
     analysis.in_background([lambda a: a.prepare("broken", broken)])
     with pytest.raises(ValueError, match="no such input"):
         analysis.shared("broken", broken)
+
+
+def _background_runs_in_child(done) -> None:
+    Analysis(np.zeros((8, 8, 3), np.uint8), []).in_background([lambda a: done.set()])
+    raise SystemExit(0 if done.wait(5) else 1)
+
+
+def test_background_steps_run_in_a_forked_child():
+    """A child forked after the pool's threads started gets a pool of its own."""
+    started = threading.Event()
+    Analysis(np.zeros((8, 8, 3), np.uint8), []).in_background([lambda a: started.set()])
+    assert started.wait(5)
+    context = multiprocessing.get_context("fork")
+    done = context.Event()
+    child = context.Process(target=_background_runs_in_child, args=(done,))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
 
 
 def test_inputs_computed_ahead_answer_as_when_asked_alone(astronaut):
