@@ -30,23 +30,25 @@ Head = partial(common.Head, classes=len(LABELS))
 Exported = common.Softmaxed
 
 
-def faces(split: str, data_dir: Path, fresh: bool) -> tuple[np.ndarray, list[dict]]:
+def faces(split: str, data_dir: Path, fresh: bool,
+          cache: str | None = None) -> tuple[np.ndarray, list[dict]]:  # fmt: skip
     """(M, 2240) representations and the label rows of the found faces of a split, ``others``
-    out."""
-    arrays, found = representations.utkface(split, data_dir, fresh)
+    out (``cache``: see ``representations.utkface``)."""
+    arrays, found = representations.utkface(split, data_dir, fresh, cache=cache)
     keep = np.array([row["race"] in LABELS for row in found])
     return arrays["representation"][keep], [row for row, k in zip(found, keep, strict=True) if k]
 
 
 def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
-             balanced: bool = BALANCED) -> Head:  # fmt: skip
+             balanced: bool = BALANCED, views: int = 1) -> Head:  # fmt: skip
     """The head trained on ``x``; ``balanced``: batches drawn with every (age band, race,
-    gender) cell alike, as the balanced dev set weighs them."""
+    gender) cell alike, as the balanced dev set weighs them; ``views``: how many rows each
+    face has (an epoch is one pass over the faces)."""
     y = torch.from_numpy(np.array([LABELS.index(r["race"]) for r in rows]))
     head = Head(x.mean(0), x.std(0) + 1e-6)
     inputs = torch.from_numpy(x)
     weights = sample_weights(rows) if balanced else None
-    steps = int(np.ceil(len(y) / BATCH))
+    steps = int(np.ceil(len(y) / views / BATCH))
 
     def batches(rng: np.random.Generator):
         if weights is not None:
@@ -85,14 +87,20 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     timer = Timer()
     rng = seed_everything(SEED)
     x_train, rows_train = faces("train", data_dir, fresh)
+    # The same faces as the earlier pipeline cropped them: a second view of each (never fresh:
+    # today's pipeline would make it a copy of the first).
+    x_earlier, rows_earlier = faces("train", data_dir, False, representations.EARLIER_TRAIN)
     x_dev, rows_dev = faces("dev", data_dir, fresh)
-    head = fit_head(x_train, rows_train, rng)
+    head = fit_head(np.concatenate([x_train, x_earlier]), rows_train + rows_earlier, rng,
+                    views=2)  # fmt: skip
     path = out / f"{MODEL}.onnx"
     export_onnx(Exported(head), x_dev[:2], path, ["probabilities"])
     predicted = predict(head, x_dev).argmax(1)
     truth = np.array([LABELS.index(r["race"]) for r in rows_dev])
     correct = predicted == truth
-    rows = [("train faces", str(len(rows_train))), ("dev faces", str(len(rows_dev))),
+    rows = [("train faces (today's pipeline / earlier)",
+             f"{len(rows_train)} / {len(rows_earlier)}"),
+            ("dev faces", str(len(rows_dev))),
             ("dev accuracy (faces as they come)", f"{correct.mean():.3f}"),
             *balanced_figures(correct, rows_dev),
             ("guard", json.dumps(data.guard_record())), ("time", str(timer)),

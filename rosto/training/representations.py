@@ -31,6 +31,11 @@ CHUNK = 1000
 # detector and the mirrored landmarks): their faces are not tight crops, and the re-cached
 # children and over-60s moved by 3% (median) with none moved by 20%, against 9% of UTKFace's.
 CACHES = {"train": "agegender_v4", "dev": "agegender_v3", "aaf_middle": "agegender"}
+# The training faces as the pipeline before ac03354 saw them (the 256² letterbox detector,
+# landmarks not averaged with the mirror image; their cache is kept as it was):
+# other boxes, landmarks and so crops of the same faces. The ethnicity head learns from both
+# caches, a second view of each face that makes it hold across small crop shifts (MODELS.md).
+EARLIER_TRAIN = "agegender"
 
 
 def inputs(analysis: Analysis) -> dict[str, np.ndarray]:
@@ -67,10 +72,12 @@ def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
     return {k: np.concatenate(v) for k, v in arrays.items()}, found_rows
 
 
-def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool = False):
-    """Arrays and rows of the found UTKFace faces of a split (full copy when prepared)."""
+def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool = False,
+            cache: str | None = None):  # fmt: skip
+    """Arrays and rows of the found UTKFace faces of a split (full copy when prepared), from
+    the cache ``cache`` (default: the split's ``CACHES``)."""
     return faces(f"utkface_{split}", list(data.utkface(split, data_dir)), fresh, cached_only,
-                 CACHES[split])  # fmt: skip
+                 cache or CACHES[split])  # fmt: skip
 
 
 AAF_AGES = (12, 60)  # All-Age-Faces faces cached first: children up to 12 and adults from 60
