@@ -139,7 +139,7 @@ class Sampler:
             rss = int(fields[21]) * _PAGE
             self.peak[key] = max(self.peak.get(key, 0), rss)
             command = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
-            if "multiprocessing.spawn" in command or command.startswith("ray::MapWorker"):
+            if "multiprocessing.spawn" in command or command.startswith("ray::Analyser"):
                 self.worker.add(key)
                 pss = re.search(r"^Pss:\s+(\d+) kB", _read(f"/proc/{pid}/smaps_rollup"), re.M)
                 if pss:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import pytest
+from conftest import encode
+from photos import mirror, rotate
 from test_batch import EXPECTED, collection  # noqa: F401 - the same mixed collection fixture
+from test_batch_memory import LIMIT_MB, group
 
+from rosto.batch import on_ray
 from rosto.batch.journal import Journal
 from rosto.batch.records import Job
 from rosto.batch.run import run
+from rosto.features import resolve
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
 
@@ -42,3 +50,27 @@ def test_ray_records_equal_the_local_ones(collection, local_ray, tmp_path):  # n
     assert sum(len(r.get("faces", ())) for r in expected.values()) == 4
     again = run([str(collection)], tmp_path / "ray.jsonl", JOB, ray_address="", progress=False)
     assert again.photos == 0 and again.skipped == len(EXPECTED)  # the same resume on Ray
+
+
+def test_an_actor_stays_within_400_mb(local_ray, astronaut, grace_hopper, tmp_path):
+    """Issue 14's memory per worker, for a Ray actor: its peak resident memory (VmHWM of its
+    process, shared libraries included) over photos of a phone's and a DSLR's sizes."""
+    faces = [astronaut, grace_hopper, mirror(astronaut), rotate(grace_hopper, 10)]
+    photos = {
+        "portrait_12mp.jpg": cv2.resize(astronaut, (4000, 3000)),
+        "group_12mp.jpg": group(faces, 4000, 3000),
+        "group_8mp.jpg": group(faces[::-1], 3500, 2300),
+    }
+    paths = []
+    for name, image in photos.items():
+        paths.append(str(tmp_path / name))
+        Path(paths[-1]).write_bytes(encode(image, quality=85))
+    actor = on_ray.start_analyser(Job(features=tuple(resolve(None)), max_pixels=40_000_000))
+    pid = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()))
+    records = ray.get(actor.analyse.remote([*paths, paths[0]]))
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_mb = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024
+    ray.kill(actor)
+    faces_found = [len(r.get("faces", ())) for r in records]
+    assert faces_found[0] == faces_found[-1] >= 1 and min(faces_found[1:3]) >= 8, records
+    assert peak_mb <= LIMIT_MB, f"peak {peak_mb:.0f} MB"

@@ -71,11 +71,12 @@ class Metrics:
 
 
 class _ModelRuns(Collector):
-    """Forward passes per model, read from ``models.run_counts`` at scrape time."""
+    """Batches run per model (a batch of many faces counts once), from ``models.run_counts``
+    at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
-            "rosto_model_runs", "Forward passes per model since start", labels=["model"]
+            "rosto_model_runs", "Batches run per model since start", labels=["model"]
         )
         for name, count in sorted(list(models.run_counts.items())):
             family.add_metric([name], count)
