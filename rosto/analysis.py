@@ -42,6 +42,19 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+_ahead = True
+
+
+def set_compute_ahead(enabled: bool) -> None:
+    """Whether requests compute inputs ahead in the background thread (``in_background``).
+
+    A batch worker turns it off: the other workers already fill the cores, and a second stream
+    per photo holds two models' activations at once (a Ray actor peaked at 401 MB with it, and
+    one worker's extra speed from it shrinks what more workers add).
+    """
+    global _ahead
+    _ahead = enabled
+
 
 
 class Analysis:
@@ -74,5 +87,7 @@ class Analysis:
 
     def in_background(self, steps: list[Callable[[Analysis], None]]) -> None:
         """Run ``steps`` (each ``prepare``-ing inputs) one after another in a background thread:
-        one stream beside the request's own, as many as there are cores to share."""
-        _background.submit(lambda: [step(self) for step in steps])
+        one stream beside the request's own, as many as there are cores to share. Off
+        (``set_compute_ahead``), each input is computed when first asked for."""
+        if _ahead:
+            _background.submit(lambda: [step(self) for step in steps])

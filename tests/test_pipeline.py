@@ -11,7 +11,7 @@ import pytest
 from photos import collage, mirror, without_second_look
 
 from rosto import models
-from rosto.analysis import Analysis
+from rosto.analysis import Analysis, set_compute_ahead
 from rosto.config import Settings
 from rosto.errors import RostoError
 from rosto.features import API_FEATURES, resolve
@@ -193,6 +193,29 @@ def test_inputs_computed_ahead_answer_as_when_asked_alone(astronaut):
     assert [f["hair"] for f in together] == [f["hair"] for f in hair]
     assert [f["smile"] for f in together] == [f["smile"] for f in smile]
     assert list(together[0]) == ["emotion", "glasses", "hair", "landmarks", "smile"]
+
+
+def test_a_batch_worker_computes_nothing_ahead(astronaut):
+    """With computing ahead off (batch workers), no step runs in the background thread: each
+    input is computed in the request's own thread when asked for, with the same answers."""
+    request = ["emotion", "glasses", "hair", "landmarks", "smile"]
+    ahead = analyze(astronaut, request)
+    threads: set[str] = set()
+
+    def where(_analysis):
+        threads.add(threading.current_thread().name)
+        return 1
+
+    set_compute_ahead(False)
+    try:
+        analysis = Analysis(astronaut, [])
+        analysis.in_background([lambda a: a.prepare("where", where)])
+        assert analysis.shared("where", where) == 1
+        assert threads == {threading.current_thread().name}
+        in_turn = analyze(astronaut, request)
+    finally:
+        set_compute_ahead(True)
+    assert in_turn == ahead
 
 
 def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):

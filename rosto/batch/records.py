@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rosto import detection, models
+from rosto.analysis import set_compute_ahead
 from rosto.batch.memory import release_free_memory
 from rosto.batch.sources import is_url
 from rosto.errors import FetchFailed, InternalError, RostoError
@@ -38,8 +39,10 @@ class Job:
     model_threads: int = 1
 
     def start_worker(self) -> None:
-        """Set up the models (threads, no memory arena) and load the detector, once per worker."""
+        """Set up the models (threads, no memory arena, no second stream per photo) and load the
+        detector, once per worker."""
         models.set_threads(self.model_threads)
+        set_compute_ahead(False)
         models.set_memory_arena(False)
         detection.detect(np.zeros((64, 64, 3), np.uint8))
 
