@@ -62,21 +62,26 @@ def group(faces: list[np.ndarray], width: int, height: int) -> np.ndarray:
     return canvas
 
 
+def large_photos(astronaut, grace_hopper, folder: Path, portrait: tuple[int, int]) -> list[Path]:
+    """JPEGs of a phone's and a DSLR's sizes: a portrait of ``portrait`` (width, height) and
+    groups of 12 and 8 MP with four faces each, written into ``folder``."""
+    faces = [astronaut, grace_hopper, mirror(astronaut), rotate(grace_hopper, 10)]
+    photos = {
+        f"portrait_{portrait[0] * portrait[1] // 1_000_000}mp.jpg": cv2.resize(astronaut, portrait),
+        "group_12mp.jpg": group(faces, 4000, 3000),
+        "group_8mp.jpg": group(faces[::-1], 3500, 2300),
+    }
+    for name, image in photos.items():
+        (folder / name).write_bytes(encode(image, quality=85))
+    return [folder / name for name in photos]
+
+
 @pytest.mark.slow
 def test_a_worker_stays_within_400_mb_on_large_photos(astronaut, grace_hopper, tmp_path):
     """Run with -m slow: its peak RSS counts the shared libraries' resident pages, which depend
     on the page cache, not on Rosto (in fresh clones this read 349 and 402 MB on the same code);
     on the 500 dev photos a worker peaks at 286 MB (README, bench.batch)."""
-    faces = [astronaut, grace_hopper, mirror(astronaut), rotate(grace_hopper, 10)]
-    photos = {
-        "portrait_24mp.jpg": cv2.resize(astronaut, (6000, 4000)),
-        "group_12mp.jpg": group(faces, 4000, 3000),
-        "group_8mp.jpg": group(faces[::-1], 3500, 2300),
-    }
-    paths = []
-    for name, image in photos.items():
-        paths.append(tmp_path / name)
-        paths[-1].write_bytes(encode(image, quality=85))
+    paths = large_photos(astronaut, grace_hopper, tmp_path, (6000, 4000))
     paths.append(paths[0])
     answer = subprocess.run(
         [sys.executable, "-c", WORKER, *map(str, paths)],

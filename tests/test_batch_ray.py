@@ -7,12 +7,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import pytest
-from conftest import encode
-from photos import mirror, rotate
 from test_batch import EXPECTED, collection  # noqa: F401 - the same mixed collection fixture
-from test_batch_memory import LIMIT_MB, group
+from test_batch_memory import LIMIT_MB, large_photos
 
 from rosto.batch import on_ray
 from rosto.batch.journal import Journal
@@ -61,16 +58,7 @@ def test_an_actor_stays_within_400_mb(local_ray, astronaut, grace_hopper, tmp_pa
     Runtime) depend on the page cache, not on Rosto. On the same code an idle actor held 91 MB
     of them in a long-used checkout (peak here 368 MB) and 160 MB in a fresh clone whose files
     were just written (peak 438-445 MB): the target is not yet met with a margin that holds."""
-    faces = [astronaut, grace_hopper, mirror(astronaut), rotate(grace_hopper, 10)]
-    photos = {
-        "portrait_12mp.jpg": cv2.resize(astronaut, (4000, 3000)),
-        "group_12mp.jpg": group(faces, 4000, 3000),
-        "group_8mp.jpg": group(faces[::-1], 3500, 2300),
-    }
-    paths = []
-    for name, image in photos.items():
-        paths.append(str(tmp_path / name))
-        Path(paths[-1]).write_bytes(encode(image, quality=85))
+    paths = [str(p) for p in large_photos(astronaut, grace_hopper, tmp_path, (4000, 3000))]
     actor = on_ray.start_analyser(Job(features=tuple(resolve(None)), max_pixels=40_000_000))
     pid = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()))
     records = ray.get(actor.analyse.remote([*paths, paths[0]]))
