@@ -168,17 +168,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     inside a better one is a second guess at the same face (the detector fires on the inner
     face region too), even when their IoU is small.
     """
-    order = list(np.argsort(-scores))
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    left = np.ones(len(boxes), dtype=bool)
     kept: list[int] = []
-    while order:
-        best = order.pop(0)
-        kept.append(best)
-        lt = np.maximum(boxes[best, :2], boxes[order, :2])
-        rb = np.minimum(boxes[best, 2:], boxes[order, 2:])
+    for best in np.argsort(-scores):
+        if not left[best]:
+            continue
+        kept.append(int(best))
+        lt = np.maximum(boxes[best, :2], boxes[:, :2])
+        rb = np.minimum(boxes[best, 2:], boxes[:, 2:])
         inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        overlap = inter / (np.minimum(areas[best], areas[order]) + 1e-9)
-        order = [i for i, o in zip(order, overlap, strict=True) if o <= threshold]
+        left &= inter / (np.minimum(areas[best], areas) + 1e-9) <= threshold
     return kept
 
 

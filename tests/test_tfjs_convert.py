@@ -16,7 +16,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tools.convert.tfjs_graph import convert_graph, load_graph, read_weights, split
+from tools.convert.tfjs_graph import (
+    blocked_shortcuts,
+    convert_graph,
+    load_graph,
+    read_weights,
+    split,
+)
 
 RNG = np.random.default_rng(7)
 
@@ -336,3 +342,45 @@ def test_a_graph_split_in_two_computes_the_whole(tmp_path: Path) -> None:
 
     x = RNG.normal(0, 1, (2, 8, 8, 2)).astype(np.float32)
     np.testing.assert_allclose(run(trunk, run(stem, x)), run(model, x), atol=1e-6)
+
+
+def test_blocked_shortcuts_compute_the_same_without_pads(tmp_path: Path) -> None:
+    """``blocked_shortcuts`` (the detector's residual Adds fused by ONNX Runtime): identity 1×1
+    convolutions after the MaxPool shortcut, in place of its zero channel Pad and after a trunk's
+    input give the outputs of the graph as converted (within float rounding: a fused Add sums in
+    another order)."""
+    g = TfjsGraph([-1, 8, 8, 3])
+    g.weight("w", 3, 3, 3, 3)
+    g.node("c1", "Conv2D", ["x", "w"], **_conv_attrs(1))
+    g.node("r1", "Relu", ["c1"])
+    g.node("sum1", "AddV2", ["c1", "r1"])  # a residual whose shortcut is the trunk's input
+    g.node("mp", "MaxPool", ["sum1"], ksize=[1, 2, 2, 1], **_conv_attrs(2))
+    g.weight("w2", 2, 2, 3, 3)
+    g.node("c2", "Conv2D", ["sum1", "w2"], **_conv_attrs(2))
+    g.node("sum2", "AddV2", ["c2", "mp"])  # the stride-2 block: MaxPool shortcut
+    g.node("mp2", "MaxPool", ["sum2"], ksize=[1, 2, 2, 1], **_conv_attrs(2))
+    g.const("pads", [[0, 0], [0, 0], [0, 0], [0, 3]])
+    g.node("pad", "Pad", ["mp2", "pads"])
+    g.weight("w3", 2, 2, 3, 6)
+    g.node("c3", "Conv2D", ["sum2", "w3"], **_conv_attrs(2))
+    g.node("sum3", "AddV2", ["c3", "pad"])  # the MaxPool shortcut padded with zero channels
+    model = convert_graph(load_graph(g.save(tmp_path, ["sum3"])))
+    original = model.SerializeToString()
+    _, trunk = split(model, "c1")
+    original_trunk = trunk.SerializeToString()
+    blocked = blocked_shortcuts(model)
+    blocked_trunk = blocked_shortcuts(trunk, from_input=True)
+    ops = [n.op_type for n in blocked.graph.node]
+    assert "Pad" not in ops and ops.count("Conv") == 3 + 2
+    assert [n.op_type for n in blocked_trunk.graph.node].count("Conv") == 2 + 3
+
+    def run(m: Any, feed: np.ndarray) -> np.ndarray:
+        session = ort.InferenceSession(m if isinstance(m, bytes) else m.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])  # fmt: skip
+        return session.run(None, {session.get_inputs()[0].name: feed})[0]
+
+    x = RNG.normal(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(run(blocked, x), run(original, x), rtol=1e-5, atol=1e-5)
+    features = RNG.normal(0, 1, (2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run(blocked_trunk, features), run(original_trunk, features),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip

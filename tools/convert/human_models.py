@@ -31,6 +31,9 @@ class ModelInfo:
     # ``<name>_trunk`` (it → outputs): the detector computes the costly early layers of a large
     # input tile by tile with a narrow margin, then the rest (``rosto.detection``).
     split_at: str = ""
+    # Identity 1×1 convolutions on the shortcuts, so ONNX Runtime fuses the residual Adds
+    # (``tfjs_graph.blocked_shortcuts``): exact, fewer passes over memory.
+    blocked_shortcuts: bool = False
 
     def metadata(self, source: str) -> dict[str, str]:
         return {
@@ -65,6 +68,7 @@ MODELS: dict[str, ModelInfo] = {
         # after the first block at a quarter of the input's resolution (24 channels): ~75% of
         # the work is before it, in the layers at half resolution
         split_at="StatefulPartitionedCall/functional_1/re_lu_7/Relu",
+        blocked_shortcuts=True,
     ),
     "blazeface-front": ModelInfo(128, 128, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM, _BLAZEFACE),
     "facemesh-detection-short": ModelInfo(
