@@ -332,21 +332,33 @@ def detect_all(image: np.ndarray) -> list[Face]:
         boxes, keypoints, scores = tiled_pass(small, shape)
         found.append((boxes / np.tile(ratio, 2), keypoints / ratio, scores))
         previous = scale
-    boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    return confirmed(image, faces_of(boxes, keypoints, scores))
+    pool = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+    return confirmed(image, faces_of(*pool), pool)
 
 
-def confirmed(image: np.ndarray, faces: list[Face]) -> list[Face]:
+def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None
+              ) -> list[Face]:  # fmt: skip
     """The faces the detector is sure of, and the unsure ones that a second look confirms
-    (``rosto.verifier``). A face whose box the second look moved keeps its keypoints, moved
-    and scaled with the box; faces are merged again in case two candidates met there."""
+    (``rosto.verifier``), then those of the ``pool`` of every pass's candidates that a rejected
+    one had hidden (``verifier.hidden``). A face whose box the second look moved keeps its
+    keypoints, moved and scaled with the box; faces are merged again in case two candidates
+    met there."""
     if not faces:
         return faces
     boxes, scores = np.array([f.box for f in faces]), np.array([f.score for f in faces])
+    keypoints = np.array([f.keypoints for f in faces])
     kept, moved = verifier.verify(image, boxes, scores)
+    if pool is not None:
+        inside = verifier.hidden(pool[0], boxes, kept, moved[kept])
+        if len(inside):
+            again = inside[nms(pool[0][inside], pool[2][inside], NMS_OVERLAP)]
+            more = verifier.look_again(image, pool[0][again])
+            pairs = ((boxes, pool[0]), (keypoints, pool[1]), (scores, pool[2]), (moved, pool[0]))
+            boxes, keypoints, scores, moved = (np.concatenate([first, part[again]])
+                                               for first, part in pairs)  # fmt: skip
+            kept = np.concatenate([kept, more])
     if not kept.any():
         return []
-    keypoints = np.array([f.keypoints for f in faces])
     scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
     before, after = (boxes[:, :2] + boxes[:, 2:]) / 2, (moved[:, :2] + moved[:, 2:]) / 2
     keypoints = (keypoints - before[:, None]) * scale[:, None, None] + after[:, None]

@@ -186,8 +186,9 @@ def test_a_small_photo_runs_the_detector_once(astronaut):
     before = models.run_counts.copy()
     assert len(detection.detect(photo)) == 1
     runs = models.run_counts - before
-    assert runs["blazeface"] == 1  # the second look's nets take its candidates in one batch each
-    assert set(runs) <= {"blazeface", "mtcnn_rnet", "mtcnn_onet"} and max(runs.values()) == 1
+    assert runs["blazeface"] == 1  # the second look's nets take its candidates in one batch each,
+    # and once more those that a rejected candidate hid (one here, in the lower left)
+    assert set(runs) <= {"blazeface", "mtcnn_rnet", "mtcnn_onet"} and max(runs.values()) <= 2
 
 
 def test_shrunk_group_photos_keep_their_faces(shared_data):

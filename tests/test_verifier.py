@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from test_detection import faceless
+from test_detection import faceless, paste
 
 from bench.accuracy import iou
 from rosto import detection, models, verifier
@@ -56,6 +56,25 @@ def test_textures_are_dropped_however_the_detector_scored_them():
     boxes = np.concatenate([corners, corners + sides[:, None]], axis=1)
     assert not verifier.verify(photo, boxes, np.full(200, 0.7))[0].any()
     assert verifier.verify(photo, boxes, np.full(200, 0.8))[0].mean() < 0.1
+
+
+@pytest.mark.parametrize("width", [24, 36])
+def test_a_face_hidden_by_a_rejected_larger_candidate_is_found(astronaut, width):
+    """The astronaut's face pasted small into a faceless photo, in the corner of an unsure box
+    four times as wide (the detector's loose guess at a patch of texture): the non-maximum
+    suppression keeps that box and drops the face's own, which lies inside it; the second look
+    turns it down. The look at what it hid finds the face, once, at its own box."""
+    canvas = faceless((480, 640))
+    face = paste(canvas, astronaut, width, (300, 200))
+    loose = np.concatenate([face[:2] - width / 4, face[:2] + 3.75 * width])
+    boxes = np.stack([loose, face])
+    keypoints = np.repeat(((boxes[:, :2] + boxes[:, 2:]) / 2)[:, None], 6, axis=1)
+    pool = (boxes, keypoints, np.array([0.3, 0.2]))
+    suppressed = detection.faces_of(*pool)
+    assert [f.score for f in suppressed] == [0.3]
+    assert detection.confirmed(canvas, suppressed) == []
+    (found,) = detection.confirmed(canvas, suppressed, pool)
+    assert (found.box == face).all()
 
 
 def test_sure_faces_need_no_second_look(astronaut):
