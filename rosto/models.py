@@ -27,7 +27,9 @@ run_counts: Counter[str] = Counter()  # model name → batches run, for metrics 
 # Items per forward pass at most. The hair net's activations take 4 MB an image: an 11-face
 # group photo's 22 crops (each mirrored) in one pass took 88 MB, in passes of 8 at most 36 MB,
 # with the same CPU time per image (12.5-14 ms from 4 to 22) and the same answers, bit for bit.
-MAX_BATCH = 8
+# Passes of 4 took 18 MB less than passes of 8 at a Ray actor's peak (hair on a 12-face photo:
+# 363 → 341 MB), for 1-4 % more CPU on the 30 dev group photos (noise on a loaded machine).
+MAX_BATCH = 4
 _lock = threading.Lock()
 _threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
 _memory_arena = True

@@ -17,11 +17,11 @@ import numpy as np
 
 from rosto import detection, models
 from rosto.analysis import set_compute_ahead
-from rosto.batch.memory import release_free_memory
+from rosto.batch.memory import make_room_for, release_free_memory
 from rosto.batch.sources import is_url
 from rosto.errors import FetchFailed, InternalError, RostoError
 from rosto.fetch import fetch
-from rosto.imageio import decode, too_large
+from rosto.imageio import open_image, pixels, too_large
 from rosto.pipeline import analyze
 
 # No image within the pixel limit needs more than 8 bytes a pixel (16-bit RGBA, uncompressed):
@@ -56,7 +56,9 @@ def analyze_source(source: str, job: Job) -> dict:
         data = _read(source, job)
         timings["read"] = time.perf_counter() - start
         decoding = time.perf_counter()
-        image = decode(data, job.max_pixels, max_bytes=None)
+        photo = open_image(data, job.max_pixels, max_bytes=None)  # the header only
+        make_room_for(photo.width * photo.height)
+        image = pixels(photo)
         timings["decode"] = time.perf_counter() - decoding
         record: dict = {"source": source, "faces": analyze(image, job.features, timings)}
     except RostoError as err:
