@@ -5,7 +5,9 @@ loading every model and analysing, with all features, large photos of varied siz
 another: a 24-megapixel portrait, group photos of 12 and 8 megapixels, then the portrait again
 (a heap that fragments grows from photo to photo). Its peak resident memory (VmHWM: every page
 it ever held at once, shared libraries included) is read by the worker itself at the end:
-350 MB here, 448 MB without the workers' glibc settings (``rosto.batch.memory``).
+308 MB in a fresh clone. It was 349-402 MB before colour JPEGs were decoded without Pillow's
+second copy (``rosto.imageio._jpeg_pixels``) and the heap trimmed before a large photo
+(``rosto.batch.memory.make_room_for``).
 """
 
 from __future__ import annotations
@@ -76,11 +78,10 @@ def large_photos(astronaut, grace_hopper, folder: Path, portrait: tuple[int, int
     return [folder / name for name in photos]
 
 
-@pytest.mark.slow
 def test_a_worker_stays_within_400_mb_on_large_photos(astronaut, grace_hopper, tmp_path):
-    """Run with -m slow: its peak RSS counts the shared libraries' resident pages, which depend
-    on the page cache, not on Rosto (in fresh clones this read 349 and 402 MB on the same code);
-    on the 500 dev photos a worker peaks at 286 MB (README, bench.batch)."""
+    """The peak counts the shared libraries' resident pages, which depend on the page cache:
+    more right after an install, whose freshly written files sit whole in it (here 99 MB of
+    them at the end against 67 MB in a long-used checkout). ~11 s."""
     paths = large_photos(astronaut, grace_hopper, tmp_path, (6000, 4000))
     paths.append(paths[0])
     answer = subprocess.run(
