@@ -29,6 +29,7 @@ where the landmarks and every attribute crop then go wrong).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise, product
@@ -250,10 +251,12 @@ def spans(length: int, most: int) -> list[tuple[int, int]]:
     return [(min(k * step, length - size), size) for k in range(count)]
 
 
-def pieces(length: int, most: int) -> list[tuple[int, int]]:
+def pieces(length: int, most: int, multiple: int = 1) -> list[tuple[int, int]]:
     """(start, size) of as few pieces as cut ``length`` into parts of about ``most`` or less,
-    end to end, cut at multiples of the stride."""
+    end to end, cut at multiples of the stride; where there are several, as many as a multiple
+    of ``multiple`` (so pieces run side by side keep every thread busy to the last)."""
     count = max(1, ceil(length / max(most, 1)))
+    count = ceil(count, multiple) if count > 1 else 1
     cuts = [min(ceil(k * length / count, DETECTOR.stride), length) for k in range(count + 1)]
     return [(start, end - start) for start, end in pairwise(cuts) if end > start]
 
@@ -317,8 +320,9 @@ def stem_features(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     columns = pieces(width, TILE_WIDTH)
     most_rows = STEM_PIXELS // max(cols for _, cols in columns)
+    multiple = models.thread_count() // math.gcd(models.thread_count(), len(columns))
     planned, inputs = [], []
-    for (top, rows), (left, cols) in product(pieces(height, most_rows), columns):
+    for (top, rows), (left, cols) in product(pieces(height, most_rows, multiple), columns):
         y0, y1 = max(top - STEM_MARGIN, 0), min(top + rows + STEM_MARGIN, height)
         x0, x1 = max(left - STEM_MARGIN, 0), min(left + cols + STEM_MARGIN, width)
         planned.append((top, rows, left, cols, y0, x0))

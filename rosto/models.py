@@ -42,6 +42,11 @@ def set_threads(threads: int) -> None:
         _threads = threads
 
 
+def thread_count() -> int:
+    """The intra-op threads of the sessions: also how many runs ``run_each`` makes at once."""
+    return _threads
+
+
 def set_memory_arena(enabled: bool) -> None:
     """Whether sessions created from now on keep ONNX Runtime's CPU memory arena.
 
