@@ -150,11 +150,12 @@ def pose(limit: int | None) -> dict:
     faces, so the shipped model's answers here would be in-sample: each face is predicted by
     a model fitted, through the same pipeline, on the other four fifths (``tools.fit_pose``).
     "3D fit alone" is the first step without the learned correction."""
+    from rosto.headpose import FITTED
     from tools.fit_pose import cross_validated, samples
 
     x, truth, photo, flipped, missed = samples(datasets.DATA, limit)
     original = ~flipped
-    answers = {"3D fit alone": x[:, -4:-1], "": cross_validated(x, truth, photo)}
+    answers = {"3D fit alone": x[:, FITTED], "": cross_validated(x, truth, photo)}
     out: dict = {"faces": int(original.sum()), "missed": missed}
     yaw = np.array([yaw_range(y) for y in truth[original, 2]])
     for label, predicted in answers.items():

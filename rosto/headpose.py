@@ -6,10 +6,15 @@
    them, and stay the same when a photo is cropped or padded around the face: the seed's camera
    at the image centre read a level face in the top half of a tall portrait as looking 15–25°
    down.
-2. A kernel ridge regression (``pose_krr.npz``, fitted by ``python -m tools.fit_pose`` on
-   AFLW2000-3D and its mirror images) adds a correction to each angle from the shape of the
-   landmarks and keypoints (levelled, centred and scaled) and the fitted angles. Far from every
-   training face its correction fades to the mean, so an unusual face falls back on the fit.
+2. A learned correction (``pose_correction.npz``, fitted by ``python -m tools.fit_pose`` on
+   AFLW2000-3D and its mirror images) adds to each angle the mean of three regressors' answers:
+   a kernel ridge regression (RBF, Huber loss) on the shape of the landmarks and keypoints
+   (levelled, centred and scaled) and the fitted angles, and a ridge regression and a small
+   two-layer net on that shape and the landmark net's pooled features of the face and of its
+   mirror image (their mean, unchanged by mirroring, and half their difference, which changes
+   sign). The points alone miss how a turned or tilted face is shaded and foreshortened; the
+   features, computed by the landmark net anyway, carry it. Far from every training face the
+   kernel's correction fades to its mean, so an unusual face leans on the fit.
 
 Angles follow AFLW2000-3D's convention, so the benchmark compares them directly:
 ``z_yaw`` > 0 when the face turns towards the image's left (the subject's right), ``y_pitch``
@@ -39,8 +44,8 @@ def mean_face() -> np.ndarray:
 
 @cache
 def correction() -> dict[str, np.ndarray]:
-    """The kernel ridge model: standardised training features, weights, standardisation."""
-    with np.load(WEIGHTS_DIR / "pose_krr.npz") as data:
+    """The three regressors' weights and standardisations (``tools.fit_pose``)."""
+    with np.load(WEIGHTS_DIR / "pose_correction.npz") as data:
         return {name: data[name].astype(np.float64) for name in data.files}
 
 
@@ -83,9 +88,8 @@ def fitted_angles(points: np.ndarray) -> np.ndarray:
     return np.array(euler(rotation(points, face_camera(points), mean_face())))
 
 
-def features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """(156,) one face's inputs to the correction: its 68 points, 6 detector keypoints and
-    detector box corners,
+def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(156,) one face's shape: its 68 points, 6 detector keypoints and detector box corners,
     centred, levelled by the eye line and scaled to unit spread; the fitted angles; the eye
     line's angle (degrees)."""
     centre = points.mean(0)
@@ -100,22 +104,54 @@ def features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -> np.n
     return np.concatenate([shape.ravel(), fitted_angles(points), [np.degrees(angle)]])
 
 
+SHAPE = 156  # the shape features' length; the landmark net's features follow them
+FITTED = slice(SHAPE - 4, SHAPE - 1)  # the fitted roll, pitch, yaw among them
+
+
+def features(
+    points: np.ndarray, keypoints: np.ndarray, box: np.ndarray, net: np.ndarray
+) -> np.ndarray:
+    """(668,) one face's inputs to the correction: its shape features, then the mean and half
+    the difference of the landmark net's pooled features (2, 256) of its crop and its mirror's."""
+    return np.concatenate([shape_features(points, keypoints, box),
+                           (net[0] + net[1]) / 2, (net[0] - net[1]) / 2])  # fmt: skip
+
+
 def kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     """RBF kernel between standardised feature rows, its width scaled by their number."""
     distances = (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
     return np.exp(-gamma * np.maximum(distances, 0) / a.shape[1])
 
 
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (as ``torch.nn.GELU(approximate="tanh")``)."""
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def kernel_fix(inputs: np.ndarray, model: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) the kernel ridge regression's correction, from the shape features."""
+    z = (inputs[:, :SHAPE] - model["krr_mean"]) / model["krr_std"]
+    support = model["krr_support"]
+    return kernel(z, support, float(model["krr_gamma"])) @ model["krr_alpha"] + model["krr_offset"]
+
+
+def linear_fix(inputs: np.ndarray, model: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) the ridge regression's correction, from all the inputs."""
+    z = (inputs - model["ridge_mean"]) / model["ridge_std"]
+    return z @ model["ridge_weights"] + model["ridge_offset"]
+
+
+def net_fix(inputs: np.ndarray, model: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) the two-layer nets' mean correction, from all the inputs."""
+    z = (inputs - model["net_mean"]) / model["net_std"]
+    hidden = gelu(np.einsum("nd,sdh->snh", z, model["net_w1"]) + model["net_b1"][:, None])
+    out = np.einsum("snh,sho->sno", hidden, model["net_w2"]) + model["net_b2"][:, None]
+    return out.mean(0) + model["net_offset"]
+
+
+FIXES = (kernel_fix, linear_fix, net_fix)
+
+
 def predict(inputs: np.ndarray, model: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, 3) corrected roll, pitch, yaw: the fitted angles plus the model's correction."""
-    z = (inputs - model["mean"]) / model["std"]
-    fix = kernel(z, model["support"], float(model["gamma"])) @ model["alpha"] + model["offset"]
-    return inputs[:, -4:-1] + fix
-
-
-def estimate(
-    points: np.ndarray, keypoints: np.ndarray, box: np.ndarray
-) -> tuple[float, float, float]:
-    """(roll, pitch, yaw) in degrees of one face from its landmarks, keypoints and box."""
-    roll, pitch, yaw = predict(features(points, keypoints, box)[None], correction())[0]
-    return float(roll), float(pitch), float(yaw)
+    """(N, 3) corrected roll, pitch, yaw: the fitted angles plus the regressors' mean fix."""
+    return inputs[:, FITTED] + np.mean([fix(inputs, model) for fix in FIXES], axis=0)

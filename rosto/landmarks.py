@@ -34,20 +34,27 @@ def landmark_boxes(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
-def _landmarks(analysis: Analysis) -> np.ndarray:
+def _landmark_net(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     """The net on each face's crop and on its mirror image, one batch; the two answers are
-    averaged (the mirror's points flipped back), which halves the net's left-right quirks."""
+    averaged (the mirror's points flipped back), which halves the net's left-right quirks.
+    Also the net's pooled features of both crops, (N, 2, 256): head pose reads them."""
     boxes = landmark_boxes(np.stack([face.box for face in analysis.faces]))
     batch = alignment.crops(analysis.image, boxes, INPUT)
-    (out,) = models.run(MODEL, np.concatenate([batch, batch[:, :, ::-1]]))
+    out, features = models.run(MODEL, np.concatenate([batch, batch[:, :, ::-1]]))
     direct, mirrored = np.split(out.reshape(-1, 68, 2), 2)
     mirrored = mirrored[:, MIRROR] * [-1, 1] + [1, 0]
-    return alignment.to_image((direct + mirrored) / 2, boxes)
+    points = alignment.to_image((direct + mirrored) / 2, boxes)
+    return points, np.stack(np.split(features, 2), axis=1)
 
 
 def landmarks68(analysis: Analysis) -> np.ndarray:
     """(N, 68, 2) float landmarks in image pixels, iBUG order."""
-    return analysis.shared("landmarks68", _landmarks)
+    return analysis.shared("landmark_net", _landmark_net)[0]
+
+
+def landmark_features(analysis: Analysis) -> np.ndarray:
+    """(N, 2, 256) the landmark net's pooled features of each face's crop, then its mirror's."""
+    return analysis.shared("landmark_net", _landmark_net)[1]
 
 
 def eye_centres(analysis: Analysis) -> np.ndarray:

@@ -73,3 +73,21 @@ def test_padding_the_photo_around_the_face_keeps_the_pose(portrait, where):
     padded = cv2.copyMakeBorder(portrait, *pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
     before, after = pose(portrait), pose(padded)
     assert all(abs(before[k] - after[k]) <= 8 for k in before), (before, after)
+
+
+
+def test_landmark_net_features_of_a_mirrored_photo_keep_their_mean(portrait):
+    """Pose reads the mean and the difference of the landmark net's pooled features of the crop
+    and of its mirror image: for a flipped photo the two crops trade places, so the mean, which
+    pitch leans on, stays (up to the detector's box moving by a pixel or two)."""
+    from rosto.analysis import Analysis
+    from rosto.detection import detect
+    from rosto.landmarks import landmark_features
+
+    def mean_features(photo):
+        return landmark_features(Analysis(photo, detect(photo)))[0].mean(0)
+
+    direct = mean_features(portrait)
+    flipped = mean_features(np.ascontiguousarray(portrait[:, ::-1]))
+    assert direct.shape == (256,)
+    assert np.corrcoef(direct, flipped)[0, 1] > 0.99

@@ -300,7 +300,7 @@ def main() -> None:
             net, label = case_id.split(".")
             for out_name, value in outputs.items():
                 if out_name not in js["cases"][case_id]:
-                    continue  # face_recognition's `features`: ours, the input of `descriptor`
+                    continue  # the `features` outputs: ours, the pooled input of the last layer
                 # JS shapes equal ONNX's, except tiny_face_detector's [N, G, G, 25] raw grid
                 # which the ONNX graph reshapes to [N, G, G, 5, 5] (row-major, same data).
                 js_shape = js["cases"][case_id][out_name]

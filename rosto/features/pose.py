@@ -1,4 +1,5 @@
-"""pose: roll, pitch and yaw in integer degrees, from the landmarks (``rosto.headpose``)."""
+"""pose: roll, pitch and yaw in integer degrees, from the landmark net's points and features
+(``rosto.headpose``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import numpy as np
 from rosto import headpose
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.landmarks import landmarks68
+from rosto.landmarks import landmark_features, landmarks68
 
 
 def compute(analysis: Analysis) -> list[dict]:
     inputs = np.stack([
-        headpose.features(points, face.keypoints, face.box)
-        for points, face in zip(landmarks68(analysis), analysis.faces, strict=True)
+        headpose.features(points, face.keypoints, face.box, net)
+        for points, face, net in zip(
+            landmarks68(analysis), analysis.faces, landmark_features(analysis), strict=True
+        )
     ])  # fmt: skip
     angles = np.clip(np.round(headpose.predict(inputs, headpose.correction())), -90, 90)
     return [

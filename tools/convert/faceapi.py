@@ -44,7 +44,8 @@ Networks and outputs (labels in order):
   coordinate in the 112 input = value * 112. face-api maps them back to the image with
   ``x = x0 + v_x * M - (M - w') / 2``, ``y = y0 + v_y * M - (M - h') / 2`` (M = max(w', h'),
   w', h' = floored crop size, x0, y0 = detector box origin before flooring). Same frame as the
-  legacy resize: pixel i of the input samples source coordinate i * M / 112.
+  legacy resize: pixel i of the input samples source coordinate i * M / 112. ``features``
+  [N, 256] (fewer for the tiny net): the average-pooled map the points are read from.
 * ``age_gender``: S = 112; ``age`` [N] (years, regression) and ``gender`` [N, 2] softmax =
   [male, female].
 * ``face_expression``: S = 112; ``expressions`` [N, 7] softmax = [neutral, happy, sad, angry,
@@ -340,8 +341,13 @@ def face_processor(g: Graph, out: str | None = None) -> str:
 
 
 def build_landmarks(g: Graph) -> list[tuple[str, list]]:
-    face_processor(g, out="landmarks")
-    return [("landmarks", ["N", 136])]
+    """The 68 points, and the pooled features they are read from (head pose reads those too:
+    they see the face's shading, which the points alone do not carry)."""
+    features = feature_extractor(g, image_input(g, DLIB_MEAN_RGB, 255.0))
+    g.op("Identity", features, out="features")
+    weights = g.take("fc/weights")
+    dense(g, features, weights, g.take("fc/bias"), "landmarks")
+    return [("landmarks", ["N", 136]), ("features", ["N", weights.shape[0]])]
 
 
 def build_expression(g: Graph) -> list[tuple[str, list]]:
