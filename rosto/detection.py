@@ -29,7 +29,6 @@ where the landmarks and every attribute crop then go wrong).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise, product
@@ -97,7 +96,7 @@ LEVEL_STEP = 3
 STEM, TRUNK = f"{DETECTOR.model}_stem", f"{DETECTOR.model}_trunk"
 STEM_STRIDE = 4
 STEM_MARGIN = 20
-STEM_PIXELS = 128 * 1024  # of a stem piece without its margins (two run at once)
+STEM_PIXELS = 128 * 1024  # of a stem piece without its margins: smaller pieces stay in cache
 LARGEST_FACE = 320  # input pixels: where the last pass could hold a wider face, a 256² one too
 
 
@@ -143,11 +142,7 @@ def raw_detections(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores (A,) and regressions (A, 16) of one input image, in anchor order (``model``: the
     detector's trunk fed its stem's features, rather than the whole detector)."""
-    return anchor_outputs(detector, models.run(model or detector.model, batch))
-
-
-def anchor_outputs(detector: Detector, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (A,) and regressions (A, 16) in anchor order, from the graph's outputs."""
+    outputs = models.run(model or detector.model, batch)
     scores = [outputs[i][0, :, 0] for i, _ in detector.outputs]
     regressions = [outputs[j][0, :, -16:] for _, j in detector.outputs]
     return np.concatenate(scores), np.concatenate(regressions)
@@ -251,12 +246,10 @@ def spans(length: int, most: int) -> list[tuple[int, int]]:
     return [(min(k * step, length - size), size) for k in range(count)]
 
 
-def pieces(length: int, most: int, multiple: int = 1) -> list[tuple[int, int]]:
+def pieces(length: int, most: int) -> list[tuple[int, int]]:
     """(start, size) of as few pieces as cut ``length`` into parts of about ``most`` or less,
-    end to end, cut at multiples of the stride; where there are several, as many as a multiple
-    of ``multiple`` (so pieces run side by side keep every thread busy to the last)."""
+    end to end, cut at multiples of the stride."""
     count = max(1, ceil(length / max(most, 1)))
-    count = ceil(count, multiple) if count > 1 else 1
     cuts = [min(ceil(k * length / count, DETECTOR.stride), length) for k in range(count + 1)]
     return [(start, end - start) for start, end in pairwise(cuts) if end > start]
 
@@ -279,21 +272,16 @@ def tiled_pass(small: np.ndarray, shape: tuple[int, int]) -> Detections:
     ``shape``), run tile by tile, in its pixels. Where there are several tiles, each keeps only
     the faces up to OVERLAP wide that lie wholly inside it: a face cut by a tile's edge is found
     whole in the neighbour, so none is found twice or in parts. The tiles' costly early layers
-    are computed once for the whole input (``stem_features``), not again in each overlap; the
-    tiles' trunks run side by side, one thread each (``models.run_each``)."""
+    are computed once for the whole input (``stem_features``), not again in each overlap."""
     planned = tiles(shape)
     if len(planned) == 1:
         return decode(DETECTOR, shape, *raw_detections(DETECTOR, network_input(small, shape)))
     features = stem_features(small, shape)
-    parts = [
-        np.ascontiguousarray(features[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
-                                      left // STEM_STRIDE : (left + cols) // STEM_STRIDE])
-        for (top, rows), (left, cols) in planned
-    ]  # fmt: skip
     found = []
-    for ((top, rows), (left, cols)), outputs in zip(planned, models.run_each(TRUNK, parts),
-                                                     strict=True):  # fmt: skip
-        raw = anchor_outputs(DETECTOR, outputs)
+    for (top, rows), (left, cols) in planned:
+        part = features[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
+                        left // STEM_STRIDE : (left + cols) // STEM_STRIDE]  # fmt: skip
+        raw = raw_detections(DETECTOR, np.ascontiguousarray(part), model=TRUNK)
         boxes, keypoints, scores = decode(DETECTOR, (rows, cols), *raw)
         inside = boxes[:, 2] - boxes[:, 0] <= OVERLAP
         inside &= (boxes[:, 0] >= 0) | (left == 0)
@@ -312,28 +300,22 @@ def stem_features(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     padded as ``network_input`` pads it), computed in pieces of at most ~STEM_PIXELS: each piece
     is run with STEM_MARGIN more input on every side where there is more input, and keeps the
     rows and columns that margin makes exact. So the result is that of one run over the whole
-    input (tests/test_detection.py) at the memory of a few pieces, and no input is run twice but
-    the margins' (at 2 MP 27% more rows than the input; the overlapping strips ran 39% more).
-    The pieces run side by side, one thread each (``models.run_each``): smaller pieces stay in
-    the caches better and skip the threads' wait at every layer (MODELS.md: 2-MP stem CPU
-    −9 to −11% though their margins add 15% more rows)."""
+    input (tests/test_detection.py) at the memory of one piece, and no input is run twice but
+    the margins' (at 2 MP 27% more rows than the input; the overlapping strips ran 39% more),
+    less per pixel than larger pieces (MODELS.md, "Fused residual Adds")."""
     height, width = shape
     columns = pieces(width, TILE_WIDTH)
     most_rows = STEM_PIXELS // max(cols for _, cols in columns)
-    multiple = models.thread_count() // math.gcd(models.thread_count(), len(columns))
-    planned, inputs = [], []
-    for (top, rows), (left, cols) in product(pieces(height, most_rows, multiple), columns):
+    out = None
+    for (top, rows), (left, cols) in product(pieces(height, most_rows), columns):
         y0, y1 = max(top - STEM_MARGIN, 0), min(top + rows + STEM_MARGIN, height)
         x0, x1 = max(left - STEM_MARGIN, 0), min(left + cols + STEM_MARGIN, width)
-        planned.append((top, rows, left, cols, y0, x0))
-        inputs.append(network_input(small[y0:y1, x0:x1], (y1 - y0, x1 - x0)))
-    out = None
-    for (top, rows, left, cols, y0, x0), (part,) in zip(planned, models.run_each(STEM, inputs),
-                                                         strict=True):  # fmt: skip
-        dy, dx = (top - y0) // STEM_STRIDE, (left - x0) // STEM_STRIDE
+        piece = network_input(small[y0:y1, x0:x1], (y1 - y0, x1 - x0))
+        (part,) = models.run(STEM, piece)
         if out is None:
             out = np.empty((1, part.shape[1], height // STEM_STRIDE, width // STEM_STRIDE),
                            np.float32)  # fmt: skip
+        dy, dx = (top - y0) // STEM_STRIDE, (left - x0) // STEM_STRIDE
         out[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
             left // STEM_STRIDE : (left + cols) // STEM_STRIDE] = part[
             :, :, dy : dy + rows // STEM_STRIDE, dx : dx + cols // STEM_STRIDE]  # fmt: skip

@@ -7,7 +7,6 @@ of the process; the thread count is set once, before the first session is create
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections import Counter
@@ -21,8 +20,6 @@ from rosto.errors import MissingModelError
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 _sessions: dict[str, ort.InferenceSession] = {}
-_single: dict[str, ort.InferenceSession] = {}  # one-thread sessions, for ``run_each``
-_sources: dict[str, Path] = {}  # files given by ``serve_from``
 run_counts: Counter[str] = Counter()  # model name → batches run, for metrics and tests
 # Items per forward pass at most. The hair net's activations take 4 MB an image: an 11-face
 # group photo's 22 crops (each mirrored) in one pass took 88 MB, in passes of 8 at most 36 MB,
@@ -40,11 +37,6 @@ def set_threads(threads: int) -> None:
     global _threads
     if threads > 0:
         _threads = threads
-
-
-def thread_count() -> int:
-    """The intra-op threads of the sessions: also how many runs ``run_each`` makes at once."""
-    return _threads
 
 
 def set_memory_arena(enabled: bool) -> None:
@@ -67,17 +59,15 @@ def available() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx"))
 
 
-def session(name: str, one_thread: bool = False) -> ort.InferenceSession:
-    """The shared session of model ``name``, loaded on first use (``one_thread``: a second
-    session of it whose runs each stay on their caller's thread)."""
-    sessions = _single if one_thread else _sessions
-    sess = sessions.get(name)
+def session(name: str) -> ort.InferenceSession:
+    """The shared session of model ``name``, loaded on first use."""
+    sess = _sessions.get(name)
     if sess is not None:
         return sess
     with _lock:
-        sess = sessions.get(name)
+        sess = _sessions.get(name)
         if sess is None:
-            sess = sessions[name] = _load(name, 1 if one_thread else _threads)
+            sess = _sessions[name] = _load(name)
     return sess
 
 
@@ -101,46 +91,9 @@ def run(name: str, *inputs: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate(outputs) for outputs in zip(*passes, strict=True)]
 
 
-def run_each(name: str, inputs: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """Model ``name`` (one input) on each of several independent batches, as ``run`` would
-    give them, several at once: up to the thread count side by side, each on one thread.
-
-    A run on two threads splits every operator between them and waits for both at its end:
-    on BlazeFace's ~80 small layers that costs ~15% more CPU than two runs side by side (the
-    six stem pieces of a 2-MP photo: 121 against 103 ms), and a thread idles at each wait.
-    """
-    workers = min(_threads, len(inputs))
-    if workers <= 1:
-        return [run(name, batch) for batch in inputs]
-    sess = session(name, one_thread=True)
-    feed = sess.get_inputs()[0].name
-    outputs: list[list[np.ndarray]] = [[] for _ in inputs]
-    errors: list[BaseException] = []
-
-    queue = itertools.count()  # the next input to run: a thread held up by others takes fewer
-
-    def work() -> None:
-        try:
-            while (k := next(queue)) < len(inputs):
-                outputs[k] = sess.run(None, {feed: inputs[k]})
-        except BaseException as error:  # raised again in the caller's thread
-            errors.append(error)
-
-    helpers = [threading.Thread(target=work) for _ in range(1, workers)]
-    for helper in helpers:
-        helper.start()
-    work()
-    for helper in helpers:
-        helper.join()
-    if errors:
-        raise errors[0]
-    run_counts[name] += len(inputs)
-    return outputs
-
-
 def loaded() -> list[str]:
     """Names of the models loaded so far in this process (readiness, lazy-execution checks)."""
-    return sorted(set(_sessions) | set(_single))
+    return sorted(_sessions)
 
 
 def serve_from(name: str, path: Path) -> None:
@@ -149,25 +102,23 @@ def serve_from(name: str, path: Path) -> None:
     Lets a benchmark run a candidate that does not ship through the pipeline's own code.
     """
     with _lock:
-        _sources[name] = path
         _sessions.setdefault(name, open_session(path))
 
 
-def _load(name: str, threads: int) -> ort.InferenceSession:
-    path = _sources.get(name, weight_path(name))
+def _load(name: str) -> ort.InferenceSession:
+    path = weight_path(name)
     if not path.is_file():
         raise MissingModelError(
             f"model weight file {path.name} is missing from {WEIGHTS_DIR}: reinstall rosto "
             "or rebuild the pack with `make weights`"
         )
-    return open_session(path, threads)
+    return open_session(path)
 
 
-def open_session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    """A CPU session for the ONNX file at ``path``, with ``threads`` intra-op threads (0: those
-    set by ``set_threads``)."""
+def open_session(path: Path) -> ort.InferenceSession:
+    """A CPU session for the ONNX file at ``path``, with the threads set by ``set_threads``."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or _threads
+    opts.intra_op_num_threads = _threads
     opts.inter_op_num_threads = 1
     opts.enable_cpu_mem_arena = _memory_arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

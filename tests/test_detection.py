@@ -223,15 +223,3 @@ def test_a_tight_grey_crop_seen_in_part_is_seen_whole(astronaut):
     (face,) = detection.detect(chip)
     assert all(face.area >= detection.PART_OF_FACE * part.area for part in parts)
     assert iou(face.box, np.array([0, 0, 64, 64])) >= 0.6
-
-
-@pytest.mark.parametrize("length", [288, 736, 800, 2624])
-def test_pieces_run_side_by_side_come_in_a_multiple_of_the_threads(length):
-    """Two threads take the stem's pieces: an even count, end to end, none over the budget by
-    more than a stride, so neither thread waits alone for a last piece."""
-    for most in (96, 113, 128, 300):
-        cut = detection.pieces(length, most, 2)
-        assert len(cut) % 2 == 0 or len(cut) == 1 == len(detection.pieces(length, most))
-        assert sum(size for _, size in cut) == length and cut[0][0] == 0
-        assert all(a + n == b for (a, n), (b, _) in zip(cut, cut[1:], strict=False))
-        assert max(size for _, size in cut) <= most + detection.DETECTOR.stride

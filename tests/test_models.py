@@ -34,19 +34,3 @@ def test_every_shipped_model_loads_and_runs_a_batch(name):
     outputs = models.run(name, *(np.full(shape, 127.0, dtype=np.float32) for shape in shapes))
     assert outputs and all(o.shape[0] == 2 and np.isfinite(o).all() for o in outputs)
     assert name in models.loaded()
-
-
-def test_runs_side_by_side_give_each_run_s_answer(monkeypatch):
-    """``run_each`` (the detector's stem pieces, one thread each): the outputs of ``run`` on
-    each input, in order, whatever thread took it; a failing run raises in the caller."""
-    monkeypatch.setattr(models, "_threads", 2)
-    rng = np.random.default_rng(3)
-    inputs = [rng.uniform(-1, 1, (1, 64 + 32 * k, 96, 3)).astype(np.float32) for k in range(5)]
-    before = models.run_counts["blazeface_stem"]
-    each = models.run_each("blazeface_stem", inputs)
-    assert models.run_counts["blazeface_stem"] - before == len(inputs)
-    for batch, outputs in zip(inputs, each, strict=True):
-        (alone,) = models.run("blazeface_stem", batch)
-        np.testing.assert_allclose(outputs[0], alone, rtol=0, atol=1e-5)
-    with pytest.raises(Exception, match="(?i)invalid|dimension|rank|shape"):
-        models.run_each("blazeface_stem", [inputs[0], inputs[1][0]])
