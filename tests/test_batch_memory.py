@@ -5,8 +5,8 @@ loading every model and analysing, with all features, large photos of varied siz
 another: a 24-megapixel portrait, group photos of 12 and 8 megapixels, then the portrait again
 (a heap that fragments grows from photo to photo). Its peak resident memory (VmHWM: every page
 it ever held at once, shared libraries included) is read by the worker itself at the end:
-308 MB in a fresh clone. It was 349-402 MB before colour JPEGs were decoded without Pillow's
-second copy (``rosto.imageio._jpeg_pixels``) and the heap trimmed before a large photo
+286-308 MB in three fresh clones. It was 349-402 MB before colour JPEGs were decoded without
+Pillow's second copy (``rosto.imageio._jpeg_pixels``) and the heap trimmed before a large photo
 (``rosto.batch.memory.make_room_for``).
 """
 

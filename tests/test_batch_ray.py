@@ -54,10 +54,10 @@ def test_an_actor_stays_within_400_mb(local_ray, astronaut, grace_hopper, tmp_pa
     """Issue 14's memory per worker, for a Ray actor: its peak resident memory (VmHWM of its
     process, shared libraries included) over photos of a phone's and a DSLR's sizes.
 
-    345 MB in a fresh clone, whose freshly written libraries are resident in larger pieces than
-    in a long-used checkout; 438-445 MB before the actors kept Ray from importing pyarrow,
-    pydantic and starlette (``rosto.batch.on_ray.Analyser``), colour JPEGs were decoded without
-    Pillow's second copy and models ran on 4 crops a pass, not 8. ~18 s."""
+    325-351 MB in three fresh clones, whose freshly written libraries are resident in larger
+    pieces than in a long-used checkout; 438-445 MB before the actors kept Ray from importing
+    pyarrow, pydantic and starlette (``rosto.batch.on_ray.Analyser``), colour JPEGs were decoded
+    without Pillow's second copy and models ran on 4 crops a pass, not 8. ~7-18 s."""
     paths = [str(p) for p in large_photos(astronaut, grace_hopper, tmp_path, (4000, 3000))]
     actor = on_ray.start_analyser(Job(features=tuple(resolve(None)), max_pixels=40_000_000))
     pid = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()))
