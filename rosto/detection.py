@@ -169,17 +169,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     inside a better one is a second guess at the same face (the detector fires on the inner
     face region too), even when their IoU is small.
     """
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     left = np.ones(len(boxes), dtype=bool)
     kept: list[int] = []
     for best in np.argsort(-scores):
         if not left[best]:
             continue
         kept.append(int(best))
-        lt = np.maximum(boxes[best, :2], boxes[:, :2])
-        rb = np.minimum(boxes[best, 2:], boxes[:, 2:])
-        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        left &= inter / (np.minimum(areas[best], areas) + 1e-9) <= threshold
+        left &= verifier.overlaps(boxes[best : best + 1], boxes, of_smaller=True)[0] <= threshold
     return kept
 
 
