@@ -239,6 +239,40 @@ def gender_celeba(limit: int | None) -> dict:
     return {"faces": len(correct), "missed": missed, "gender accuracy": float(np.mean(correct))}
 
 
+FAIRFACE_CHILDREN = ("0-2", "3-9")  # FairFace's bins for ages ≤ 9
+
+
+def gender_fairface(limit: int | None) -> dict:
+    """Gender on FairFace photos (30 per age bin and gender, children included), every
+    (bin, gender) cell weighing the same; children = the 0-2 and 3-9 bins."""
+    items = list(datasets.fairface540())
+    if not items:
+        return {"skipped": "fairface540 not prepared: python -m tools.prepare_faces fairface540"}
+    cells: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    missed = 0
+    for path, age_bin, expected in limited(items, limit):
+        faces = analyze(datasets.load(path), ["gender"])
+        if not faces:
+            missed += 1
+            continue
+        cells[age_bin, expected].append(faces[0]["gender"]["value"] == expected)
+
+    def mean(keep: Callable[[tuple[str, str]], bool]) -> float:
+        return float(np.mean([np.mean(v) for c, v in cells.items() if keep(c)]))
+
+    out: dict = {
+        "faces": sum(map(len, cells.values())),
+        "missed": missed,
+        "gender accuracy": mean(lambda c: True),
+        "gender accuracy children 0-9": mean(lambda c: c[0] in FAIRFACE_CHILDREN),
+    }
+    for word in ("man", "woman"):
+        out[f"gender accuracy {word}"] = mean(lambda c, w=word: c[1] == w)
+    for age_bin in sorted({c[0] for c in cells}, key=lambda b: int(b.rstrip("+").split("-")[0])):
+        out[f"gender accuracy {age_bin}"] = mean(lambda c, b=age_bin: c[0] == b)
+    return out
+
+
 EMOTION_PER_CLASS = {"photos": 150, "posed": 100, "fer": 300}  # dev faces per class at most
 FER_ENLARGED = 4
 
@@ -468,6 +502,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[int | None], dict]]] = {
     "gender_celeba": (
         "glasses/ CelebA faces, Male attribute (unseen by every model)",
         gender_celeba,
+    ),
+    "gender_fairface": (
+        "FairFace photos, 30 per age bin × gender, children included (unseen by every model)",
+        gender_fairface,
     ),
     "emotion_photos": (
         "crowd-labelled web photos (muxspace/facial_expressions), dev people, ≤150 per class",

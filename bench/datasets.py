@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rosto.training.data import DATA, load, load_mask, rows
+from rosto.training.data import DATA, DATA_CACHE, load, load_mask, rows
 
 __all__ = ["DATA", "load", "load_mask", "rows"]  # shared with the training code
 
@@ -101,6 +101,16 @@ def celeba_gender(data: Path = DATA) -> Iterator[tuple[Path, str]]:
     for row in rows(data / "glasses" / "manifest.csv"):
         if row["celeba_male"] in ("1", "-1"):
             yield data / "glasses" / row["file"], "man" if row["celeba_male"] == "1" else "woman"
+
+
+def fairface540(folder: Path = DATA_CACHE / "fairface540") -> Iterator[tuple[Path, str, str]]:
+    """FairFace photos of every age bin, children included (``tools.prepare_faces fairface540``,
+    guarded), with their age bin and gender ("man"/"woman"): faces no model here was trained on.
+    Nothing when the folder is not prepared."""
+    if (folder / "manifest.csv").is_file():
+        for row in rows(folder / "manifest.csv"):
+            word = "man" if row["gender"] == "male" else "woman"
+            yield folder / row["file"], row["age_bin"], word
 
 
 def glasses_dev(data: Path = DATA) -> Iterator[tuple[Path, str]]:

@@ -2,6 +2,7 @@
 
     python -m tools.prepare_faces utkface GITDIR   # mattans/AgeProgression (UTKFace, 200² chips)
     python -m tools.prepare_faces aaf GITDIR       # middleyuan/All-Age-Faces-Dataset
+    python -m tools.prepare_faces fairface540 GITDIR  # thlaiquid-ai/demographic-test-images
 
 ``GITDIR`` is a clone (or bare git directory) of the source repository; the pinned commit is
 read from it blob by blob, so a newer HEAD changes nothing. The images land in
@@ -40,6 +41,7 @@ class Dataset:
     folder: str  # inside the repository
     terms: str
     shared: str = ""  # the folder of ../shared/data holding the same dataset, if any
+    labels_file: str = ""  # a label file inside ``folder``, when names carry no labels
 
 
 DATASETS = {
@@ -52,6 +54,11 @@ DATASETS = {
         "middleyuan/All-Age-Faces-Dataset", "28741a75e2efb7a2f96e13d4beb58411536f473d",
         "All-Age-Faces Dataset/aglined faces",
         "All-Age-Faces: research dataset, citation asked; the repository states no licence",
+    ),
+    "fairface540": Dataset(
+        "thlaiquid-ai/demographic-test-images", "3225e93be7349143e5496eda971c65969efe7c35",
+        "fairface", "FairFace (CC BY 4.0, the repository's LICENSE); 540 train-split photos, "
+        "1.25 margin, 30 per (age bin, gender)", labels_file="ground_truth.json",
     ),
 }  # fmt: skip
 
@@ -99,7 +106,15 @@ def aaf_labels(name: str) -> dict | None:
             "stamp": ""}  # fmt: skip
 
 
+def fairface_labels(entry: dict) -> dict:
+    """One ``ground_truth.json`` entry: FairFace's age bin (0-2, 3-9, 10-19 … 70+) and gender;
+    no race in this copy. ``age`` is left empty: a bin is not an age."""
+    return {"age": "", "age_bin": entry["age"], "gender": entry["gender"].lower(), "race": "",
+            "stamp": ""}  # fmt: skip
+
+
 LABELS = {"utkface": utkface_labels, "aaf": aaf_labels}
+LABEL_FILES = {"fairface540": fairface_labels}  # datasets labelled by ``Dataset.labels_file``
 
 
 def export(ds: Dataset, gitdir: Path, out: Path) -> None:
@@ -132,6 +147,11 @@ def prepare(name: str, source: Path) -> Path:
     folder = data_cache() / name
     images = folder / "images"
     export(ds, git_dir(source), images)
+    listed = {}
+    if ds.labels_file:
+        label_path = images / ds.labels_file
+        listed = {e["filename"]: LABEL_FILES[name](e) for e in json.loads(label_path.read_text())}
+        label_path.unlink()
     reported = guard_reports(images)
     shared = SHARED / "data" / ds.shared
     shared_dupes = {p.name for p in guard_reports(shared)} if ds.shared else set()
@@ -139,7 +159,7 @@ def prepare(name: str, source: Path) -> Path:
         path.unlink()
     kept = []
     for path in sorted(images.iterdir()):
-        labels = LABELS[name](path.name)
+        labels = listed.get(path.name) if ds.labels_file else LABELS[name](path.name)
         if path.name in shared_dupes or labels is None:
             path.unlink()
             continue
