@@ -121,16 +121,19 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
 def overlaps(boxes: np.ndarray, others: np.ndarray, of_smaller: bool = False) -> np.ndarray:
     """(N, M) IoU of each box with each of the others, or their intersection over the smaller
     of the two areas."""
-    top_left = np.maximum(boxes[:, None, :2], others[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    sides = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    sides -= np.maximum(boxes[:, None, :2], others[None, :, :2])
+    np.maximum(sides, 0, out=sides)
+    inter = sides[:, :, 0] * sides[:, :, 1]
     area, other = area_of(boxes)[:, None], area_of(others)[None, :]
     return inter / np.maximum(np.minimum(area, other) if of_smaller else area + other - inter,
                               1e-9)  # fmt: skip
 
 
 def area_of(boxes: np.ndarray) -> np.ndarray:
-    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    """(N,) areas, zero for an empty box (plain ufuncs: called a few times per candidate)."""
+    sides = np.maximum(boxes[:, 2:] - boxes[:, :2], 0)
+    return sides[:, 0] * sides[:, 1]
 
 
 def hidden(pool: np.ndarray, looked: np.ndarray, kept: np.ndarray, faces: np.ndarray

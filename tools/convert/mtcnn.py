@@ -22,6 +22,9 @@ resampled with area averaging (``imresample``: ``interpolate(mode="area")``).
   shifts (left, top, right, bottom) in units of the crop's side; ``landmarks`` [N, 10]: x of the
   five points (left eye, right eye, nose, mouth left, mouth right, as seen), then their y, as
   fractions of the crop's side.
+
+Each PReLU is written as ``Relu(x) + slope · Min(x, 0)`` (``prelu_as_relu``): the same values,
+bit for bit, at a third less of O-Net's time for a batch of crops.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import helper, numpy_helper
 
 PACKAGE = "facenet_pytorch"
 # ONNX name → (class in models/mtcnn.py, input side or 0 for any, its state dict's sha256)
@@ -106,9 +110,39 @@ def export(package_dir: Path, name: str, path: Path) -> None:
         torch.onnx.export(wrapped(network(package_dir, name)), (example,), str(path),
                           input_names=["image"], output_names=OUTPUTS[cls],
                           dynamic_axes={"image": dims}, opset_version=17, dynamo=False)  # fmt: skip
-    model = onnx.load(path)
+    model = prelu_as_relu(onnx.load(path))
     model.producer_name, model.producer_version = "rosto tools.convert.mtcnn", ""
     onnx.save(model, path)
+
+
+def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with each ``PRelu(x, slope)`` replaced by ``Relu(x) + slope · Min(x, 0)``.
+
+    ONNX Runtime's CPU PRelu broadcasts its per-channel slope slowly, and more so over a batch:
+    O-Net's first PRelu took 0.09 ms for one 48² crop and 0.80 ms for four (one thread), more
+    than the convolution before it. Relu, Min, Mul and Add are its fast elementwise kernels:
+    O-Net on four crops 2.2 → 1.5 ms, R-Net on eight 0.81 → 0.47 ms. The values are exactly
+    PReLU's: where x ≥ 0 the sum is x + 0, where x < 0 it is 0 + slope · x, one rounding each.
+    """
+    graph = model.graph
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        (x, slope), (y,), hint = node.input, node.output, node.name
+        nodes += [
+            helper.make_node("Relu", [x], [f"{hint}/positive"], name=f"{hint}/relu"),
+            helper.make_node("Min", [x, f"{hint}/zero"], [f"{hint}/below"], name=f"{hint}/min"),
+            helper.make_node("Mul", [f"{hint}/below", slope], [f"{hint}/negative"],
+                             name=f"{hint}/mul"),  # fmt: skip
+            helper.make_node("Add", [f"{hint}/positive", f"{hint}/negative"], [y],
+                             name=f"{hint}/add"),  # fmt: skip
+        ]
+        graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), f"{hint}/zero"))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
 
 
 def parity_inputs(side: int) -> np.ndarray:
