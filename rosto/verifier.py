@@ -4,16 +4,19 @@ BlazeFace's fine pass scores a 20-40 px face anywhere from 0.1 to 0.9, and textu
 Its own score of a candidate seen again up close was a weak judge: accepting more there traded
 faces for false detections one for one. MTCNN's refinement nets (PyPI ``facenet-pytorch``,
 converted by ``tools/convert/mtcnn.py``) were trained for exactly this: telling a face from the
-background in a small square crop. R-Net (24² input, ~0.2 ms a crop) drops most textures
-cheaply; O-Net (48², ~1 ms) judges the rest. Chosen on the synthetic small-face sets of
+background in a small square crop. R-Net (24² input, ~0.07 ms of CPU a crop) drops most
+textures cheaply; O-Net (48², ~0.4 ms) judges the rest. Chosen on the synthetic small-face sets of
 ``bench.detection_data`` (two seeds, 24 photos of each size; MODELS.md "Detection"):
 
 * a candidate scoring ``SURE_ENOUGH`` or more is a face;
-* one scoring ``SURE``..``SURE_ENOUGH`` is a face unless O-Net scores it under ``VETO`` (no true
-  face of those sets scored under 0.29; the false detections BlazeFace was sure of, 0.05-0.16);
+* one scoring ``LIKELY``..``SURE_ENOUGH`` is a face when R-Net scores it ``RNET_FACE`` or more
+  (O-Net turns down some occluded faces that R-Net accepts: a hand over the mouth in AFW);
+* one scoring ``SURE``..``SURE_ENOUGH`` that R-Net did not keep is a face unless O-Net scores it
+  under ``VETO`` (the false detections BlazeFace was sure of scored 0.05-0.16 there, and R-Net
+  0.002-0.03: 352 of the 359 true faces of three seeds' synthetic sets and AFW that BlazeFace
+  scored ``SURE``..``SURE_ENOUGH`` are kept by R-Net alone, at a sixth of O-Net's cost);
 * one scoring ``UNSURE``..``SURE`` is a face when R-Net scores it ``GATE`` or more and O-Net
-  ``FACE`` or more, or when it scores ``LIKELY`` or more and R-Net ``RNET_FACE`` or more (O-Net
-  turns down some occluded faces that R-Net accepts: a hand over the mouth in AFW);
+  ``FACE`` or more;
 * one that R-Net let through but O-Net turned down is looked at once more where O-Net's own
   box regression puts the face (the square of that box), and kept with that box if O-Net then
   scores it ``FACE`` or more: BlazeFace's boxes of its weakest candidates are often off the face
@@ -98,10 +101,11 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
     kept = scores >= SURE_ENOUGH
     fairly_sure = (scores >= SURE) & ~kept
     unsure = (scores >= UNSURE) & (scores < SURE)
-    if unsure.any():
+    if (unsure | fairly_sure).any():
         rnet = np.zeros(len(boxes))
-        rnet[unsure] = run("mtcnn_rnet", image, boxes[unsure], 24)[0]
-        kept |= unsure & (scores >= LIKELY) & (rnet >= RNET_FACE)
+        rnet[unsure | fairly_sure] = run("mtcnn_rnet", image, boxes[unsure | fairly_sure], 24)[0]
+        kept |= (unsure | fairly_sure) & (scores >= LIKELY) & (rnet >= RNET_FACE)
+        fairly_sure &= ~kept
         unsure &= ~kept & (rnet >= GATE)
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
