@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train one of our own models (age_gender, emotion, ethnicity, glasses, hair, "
-        "smile) from the labelled data (needs the train extra: PyTorch)",
+        "small_faces, smile) from the labelled data (needs the train extra: PyTorch)",
     )  # fmt: skip
     training.add_arguments(train)
     train.set_defaults(run=training.run)

@@ -36,7 +36,7 @@ from itertools import pairwise, product
 import cv2
 import numpy as np
 
-from rosto import models, verifier
+from rosto import models, small_faces, verifier
 from rosto.face import Face
 
 
@@ -263,16 +263,20 @@ def ceil(value: float, multiple: int = 1) -> int:
     return -int(-value // multiple) * multiple
 
 
-def tiled_pass(small: np.ndarray, shape: tuple[int, int]) -> Detections:
+def tiled_pass(small: np.ndarray, shape: tuple[int, int], proposed: list | None = None
+               ) -> Detections:  # fmt: skip
     """Boxes, keypoints and scores of the image (already scaled for this pass, padded to
     ``shape``), run tile by tile, in its pixels. Where there are several tiles, each keeps only
     the faces up to OVERLAP wide that lie wholly inside it: a face cut by a tile's edge is found
     whole in the neighbour, so none is found twice or in parts. The tiles' costly early layers
-    are computed once for the whole input (``stem_features``), not again in each overlap."""
+    are computed once for the whole input (``stem_features``), not again in each overlap;
+    given a ``proposed`` list, the small-face head's proposals on them are added to it."""
     planned = tiles(shape)
     if len(planned) == 1:
         return decode(DETECTOR, shape, *raw_detections(DETECTOR, network_input(small, shape)))
     features = stem_features(small, shape)
+    if proposed is not None:
+        proposed.append(small_faces.proposals(features))
     found = []
     for (top, rows), (left, cols) in planned:
         part = features[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,
@@ -322,39 +326,54 @@ def detect_all(image: np.ndarray) -> list[Face]:
     """Faces found by every pass, duplicates merged, unsure ones kept only if a second look
     confirms them. The photo is scaled once, for the fine pass; each coarser pass scales the
     previous pass's copy, not the photo again."""
-    found = []
+    found, proposed = [], []
     small, previous = image, 1.0
     for scale, shape in passes(*image.shape[:2]):
         small = resized(small, scale / previous)
         ratio = np.divide(small.shape[1::-1], image.shape[1::-1])  # x, y: exact after rounding
-        boxes, keypoints, scores = tiled_pass(small, shape)
-        found.append((boxes / np.tile(ratio, 2), keypoints / ratio, scores))
+        to_image = np.tile(ratio, 2), ratio
+        boxes, keypoints, scores = tiled_pass(small, shape, None if found else proposed)
+        found.append((boxes / to_image[0], keypoints / to_image[1], scores))
+        if proposed and len(found) == 1:
+            proposed[0] = (proposed[0][0] / to_image[0], proposed[0][1] / to_image[1],
+                           proposed[0][2])  # fmt: skip
         previous = scale
     pool = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
-    return confirmed(image, faces_of(*pool), pool)
+    return confirmed(image, faces_of(*pool), pool, proposed[0] if proposed else None)
 
 
-def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None
-              ) -> list[Face]:  # fmt: skip
+def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None,
+              proposals: Detections | None = None) -> list[Face]:  # fmt: skip
     """The faces the detector is sure of, and the unsure ones that a second look confirms
     (``rosto.verifier``), then those of the ``pool`` of every pass's candidates that a rejected
-    one had hidden (``verifier.hidden``). A face whose box the second look moved keeps its
-    keypoints, moved and scaled with the box; faces are merged again in case two candidates
-    met there."""
-    if not faces:
+    one had hidden (``verifier.hidden``), then the small-face head's ``proposals`` that no
+    candidate looked at or face found already holds (``small_faces.unseen``), with the same
+    strict look. A face whose box the second look moved keeps its keypoints, moved and scaled
+    with the box; faces are merged again in case two candidates met there."""
+    if not faces and proposals is None:
         return faces
-    boxes, scores = np.array([f.box for f in faces]), np.array([f.score for f in faces])
-    keypoints = np.array([f.keypoints for f in faces])
+    boxes = np.array([f.box for f in faces]).reshape(-1, 4)
+    scores = np.array([f.score for f in faces])
+    keypoints = np.array([f.keypoints for f in faces]).reshape(-1, 6, 2)
     kept, moved = verifier.verify(image, boxes, scores)
+
+    def look_again(extra: Detections, which: np.ndarray) -> None:
+        """Add the ``which`` of the ``extra`` candidates, kept if the strict look keeps them."""
+        nonlocal boxes, keypoints, scores, moved, kept
+        more = verifier.look_again(image, extra[0][which])
+        pairs = ((boxes, extra[0]), (keypoints, extra[1]), (scores, extra[2]), (moved, extra[0]))
+        boxes, keypoints, scores, moved = (np.concatenate([first, part[which]])
+                                           for first, part in pairs)  # fmt: skip
+        kept = np.concatenate([kept, more])
+
     if pool is not None:
         inside = verifier.hidden(pool[0], boxes, kept, moved[kept])
         if len(inside):
-            again = inside[nms(pool[0][inside], pool[2][inside], NMS_OVERLAP)]
-            more = verifier.look_again(image, pool[0][again])
-            pairs = ((boxes, pool[0]), (keypoints, pool[1]), (scores, pool[2]), (moved, pool[0]))
-            boxes, keypoints, scores, moved = (np.concatenate([first, part[again]])
-                                               for first, part in pairs)  # fmt: skip
-            kept = np.concatenate([kept, more])
+            look_again(pool, inside[nms(pool[0][inside], pool[2][inside], NMS_OVERLAP)])
+    if proposals is not None:
+        new = small_faces.unseen(proposals[0], boxes, moved[kept])
+        if len(new):
+            look_again(proposals, new)
     if not kept.any():
         return []
     scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)

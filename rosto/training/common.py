@@ -141,11 +141,14 @@ def predict(model: nn.Module, inputs: np.ndarray, batch: int = 256) -> np.ndarra
     return np.concatenate(outs)
 
 
-def export_onnx(model: nn.Module, example: np.ndarray, path: Path, outputs: list[str]) -> None:
-    """Opset 17, input ``input`` with a dynamic batch, float32 weights."""
+def export_onnx(model: nn.Module, example: np.ndarray, path: Path, outputs: list[str],
+                spatial: bool = False) -> None:
+    """Opset 17, input ``input`` with a dynamic batch (and height and width of NCHW maps when
+    ``spatial``), float32 weights."""
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    dynamic = {name: {0: "N"} for name in ["input", *outputs]}
+    axes = {0: "N", 2: "H", 3: "W"} if spatial else {0: "N"}
+    dynamic = {name: axes for name in ["input", *outputs]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
