@@ -85,6 +85,22 @@ def test_sure_faces_need_no_second_look(astronaut):
     assert models.run_counts - before == {}
 
 
+def test_a_fairly_sure_face_that_r_net_keeps_needs_no_o_net(astronaut, grace_hopper):
+    """A real face the detector scored SURE..SURE_ENOUGH is kept on R-Net's look alone; a
+    texture scored the same still goes on to O-Net, which vetoes it."""
+    for portrait in (astronaut, grace_hopper):
+        photo, box = small_face_photo(portrait, 30)
+        before = models.run_counts.copy()
+        kept, moved = verifier.verify(photo, box[None], np.array([verifier.SURE]))
+        assert kept.tolist() == [True] and (moved == box).all()
+        assert models.run_counts - before == {"mtcnn_rnet": 1}
+    photo = faceless((480, 640))
+    before = models.run_counts.copy()
+    kept, _ = verifier.verify(photo, np.array([[100.0, 100, 140, 140]]), np.array([verifier.SURE]))
+    assert kept.tolist() == [False]
+    assert models.run_counts - before == {"mtcnn_rnet": 1, "mtcnn_onet": 1}
+
+
 def test_a_crowd_of_candidates_runs_in_bounded_batches(astronaut):
     boxes = np.tile([[180.0, 70, 280, 170]], (verifier.BATCH * 2 + 3, 1))
     before = models.run_counts.copy()
