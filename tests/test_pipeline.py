@@ -227,6 +227,21 @@ def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):
     assert ran["face_recognition"] == 1 and ran["age_gender_head"] == 1
 
 
+def test_face_api_age_and_gender_are_the_mean_of_the_crop_and_its_mirror_image(astronaut):
+    """One pass of face-api's net over each face's crop and its left-right mirror image
+    (OpenCV's flip here), its age, gender and pooled features averaged over the two."""
+    from rosto.detection import detect
+    from rosto.features.age_gender import MODEL, faceapi
+    from rosto.landmarks import aligned_crops
+
+    analysis = Analysis(astronaut, detect(astronaut)[:1])
+    crop = aligned_crops(analysis)[0]
+    direct, mirrored = (models.run(MODEL, c[None]) for c in (crop, cv2.flip(crop, 1)))
+    for got, one, other in zip(faceapi(analysis), direct, mirrored, strict=True):
+        np.testing.assert_allclose(got[0], (one[0] + other[0]) / 2, rtol=1e-5, atol=1e-5)
+    assert abs(direct[0][0] - mirrored[0][0]) > 0.1  # the two views differ: the mean is a third
+
+
 def test_age_and_gender_alone_read_the_same_inputs_as_with_ethnicity(astronaut):
     """Asked alone, age and gender run the recognition net on one crop per face instead of
     two; their answers must not depend on whether ethnicity was asked too."""

@@ -95,6 +95,22 @@ def test_age_gender_graph_gives_years_and_gender_with_a_dynamic_batch(tmp_path):
     np.testing.assert_allclose(gender.sum(axis=1), 1, atol=1e-5)
 
 
+def test_fused_graph_averages_the_two_heads_then_blends_with_face_api(tmp_path):
+    seed_everything(0)
+    width = age_gender.WIDTHS[-1]
+    x = np.random.default_rng(0).normal(0, 1, (3, width + 3)).astype(np.float32)
+    x[:, width:] = [[40.0, 0.9, 0.1], [8.0, 0.2, 0.8], [70.0, 0.6, 0.4]]  # face-api's answers
+    heads = [age_gender.Exported(age_gender.Head(np.zeros(w), np.ones(w), hidden=8))
+             for w in age_gender.WIDTHS]  # fmt: skip
+    fused = age_gender.Fused(heads, 0.5, 0.25, stretch=0.1, shift=1.0)
+    export_onnx(fused, x[:1], tmp_path / "m.onnx", ["age", "gender"])
+    age, gender = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x})
+    head_age, head_gender = age_gender.heads_answers(heads, x[:, :width])
+    want = 0.5 * head_age + 0.5 * x[:, width]
+    np.testing.assert_allclose(age, want + 0.1 * (want - age_gender.PIVOT) + 1.0, atol=1e-3)
+    np.testing.assert_allclose(gender, 0.25 * head_gender + 0.75 * x[:, width + 1 :], atol=1e-5)
+
+
 def test_soft_age_targets_peak_at_the_label_and_widen_with_age():
     targets = age_gender.soft_targets(np.array([2, 70]))
     assert targets.argmax(1).tolist() == [2, 70]

@@ -1,10 +1,13 @@
-"""age and gender: our head on the shared face representation, blended with face-api's net.
+"""age and gender: our heads on the shared face representation, blended with face-api's net.
 
-The head (``rosto.training.age_gender``) reads ``rosto.descriptor``'s compact representation
-(one pass of the recognition net, which ethnicity shares when asked too), and was trained
-with every (age band, race, gender) group sampled alike. Its graph also takes face-api's
-age_gender answers and returns a weighted mean of both, the weights chosen on a balanced
-UTKFace dev set (MODELS.md): one pass of each net for all faces, both features.
+face-api's net runs on each face's crop and its mirror image in one batch, and its answers and
+pooled features are averaged over the two (a face and its mirror are the same person, of the
+same age: the average halves the net's left-right quirks, +1 point of gender, MODELS.md). Two
+heads (``rosto.training.age_gender``, trained with every (age band, race, gender) group sampled
+alike) read ``rosto.descriptor``'s compact representation, one of them also face-api's pooled
+features; their graph also takes face-api's answers and returns a weighted mean of all, the
+weights chosen out of fold on the training faces (MODELS.md): one pass of each net for all
+faces, both features.
 """
 
 from __future__ import annotations
@@ -24,20 +27,29 @@ AGES = 100  # the head's age bins: 0..99 years
 GENDERS = ("man", "woman")  # both nets' order: male, female
 
 
-def _faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
-    age, gender = models.run(MODEL, aligned_crops(analysis))
-    return age.reshape(-1), gender.reshape(-1, 2)
+def _faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    crops = aligned_crops(analysis)
+    age, gender, features = models.run(MODEL, np.concatenate([crops, crops[:, :, ::-1]]))
+    n = len(crops)
+    return ((age[:n] + age[n:]) / 2, (gender[:n] + gender[n:]) / 2,
+            (features[:n] + features[n:]) / 2)  # fmt: skip
 
 
-def faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
-    """face-api's (N,) ages in years and (N, 2) man/woman probabilities."""
+def faceapi(analysis: Analysis) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """face-api's (N,) ages in years, (N, 2) man/woman probabilities and (N, 512) pooled
+    features, each the mean of the face's crop and its mirror image."""
     return analysis.shared(MODEL, _faceapi)
 
 
+def head_inputs(compact: np.ndarray, faceapi: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(N, 1731) the heads' graph input: the compact representation, face-api's pooled features,
+    then its age, p(man), p(woman)."""
+    age, gender, features = faceapi
+    return np.concatenate([compact, features, age[:, None], gender], axis=1).astype(np.float32)
+
+
 def _predict(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
-    age, gender = faceapi(analysis)
-    inputs = np.concatenate([compact(analysis), age[:, None], gender], axis=1)
-    age, gender = models.run(HEAD, inputs.astype(np.float32))
+    age, gender = models.run(HEAD, head_inputs(compact(analysis), faceapi(analysis)))
     return age.reshape(-1), gender.reshape(-1, 2)
 
 

@@ -26,7 +26,7 @@ from rosto.features.age_gender import AGES, HEAD
 from rosto.training import data
 from rosto.training.common import Timer, export_onnx, fit, seed_everything, table
 from rosto.training.metrics import BALANCED_BANDS, age_band, balanced_mean
-from rosto.training.representations import aaf, utkface
+from rosto.training.representations import AGE_GENDER, aaf, utkface
 
 SEED, EPOCHS, BATCH, LR, HIDDEN = 0, 10, 256, 1e-3, 512
 GENDERS = ("male", "female")  # the head's gender order, as face-api's
@@ -63,23 +63,35 @@ class Exported(nn.Module):
         return torch.softmax(age, dim=1) @ self.years, torch.softmax(gender, dim=1)
 
 
+# Face-api's pooled features (mirror-averaged, ``rosto.features.age_gender``), after the compact
+# representation in the heads' input.
+POOLED = 512
+# The heads, by the leading columns of the input each reads: the compact representation alone,
+# and with face-api's pooled features (they give age and gender what the recognition net's
+# identity features lose; two heads averaged beat either alone, MODELS.md).
+WIDTHS = (len(COMPACT), len(COMPACT) + POOLED)
+
+
 class Fused(nn.Module):
-    """The served graph: the head's answers averaged with face-api's, then the age corrected
-    for its bias (stretched about PIVOT years and shifted); all chosen out of fold on the
-    training faces (``choose``).
+    """The served graph: the heads' answers averaged, then with face-api's, then the age
+    corrected for its bias (stretched about PIVOT years and shifted); all chosen out of fold
+    on the training faces (``choose``).
 
-    Input: the compact representation followed by face-api's age, p(male), p(female)."""
+    Input: the compact representation, face-api's pooled features, then its age, p(male),
+    p(female) (``rosto.features.age_gender.head_inputs``)."""
 
-    def __init__(self, exported: Exported, age_weight: float, gender_weight: float,
+    def __init__(self, heads: list[Exported], age_weight: float, gender_weight: float,
                  stretch: float = 0.0, shift: float = 0.0):  # fmt: skip
         super().__init__()
-        self.exported = exported
+        self.heads = nn.ModuleList(heads)
         self.age_weight, self.gender_weight = age_weight, gender_weight
         self.stretch, self.shift = stretch, shift
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        size = len(COMPACT)
-        age, gender = self.exported(x[:, :size])
+        size = WIDTHS[-1]
+        answers = [head(x[:, :width]) for head, width in zip(self.heads, WIDTHS, strict=True)]
+        age = torch.stack([a for a, _ in answers]).mean(0)
+        gender = torch.stack([g for _, g in answers]).mean(0)
         w, v = self.age_weight, self.gender_weight
         age = w * age + (1 - w) * x[:, size]
         age = age + self.stretch * (age - PIVOT) + self.shift
@@ -135,17 +147,21 @@ def figures(scores: dict[str, tuple], prefix: str = "") -> list[tuple[str, str]]
             for name, (mae, bias, acc) in scores.items()]  # fmt: skip
 
 
+def head_inputs(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The heads' inputs (compact representation, face-api's pooled features: WIDTHS[-1]
+    columns) and face-api's (age, p(male), p(female)) of cached faces."""
+    return np.concatenate([arrays["compact"], arrays["faceapi_features"]], 1), arrays["faceapi"]
+
+
 def training_set(data_dir: Path, fresh: bool, cached_only: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, list[dict]]:  # fmt: skip
-    """UTKFace's training minutes and All-Age-Faces: compact representations, face-api's
+    """UTKFace's training minutes and All-Age-Faces: the heads' inputs, face-api's
     (age, p(male), p(female)) and label rows."""
-    arrays, rows = utkface("train", data_dir, fresh, cached_only)
-    extra, extra_rows = aaf(fresh, cached_only)
-    x, faceapi = arrays["representation"], arrays["faceapi"]
+    arrays, rows = utkface("train", data_dir, fresh, cached_only, AGE_GENDER)
+    extra, extra_rows = aaf(fresh, cached_only, AGE_GENDER)
     if extra_rows:
-        x = np.concatenate([x, extra["representation"]])
-        faceapi = np.concatenate([faceapi, extra["faceapi"]])
-    return x[:, COMPACT], faceapi, rows + extra_rows
+        arrays = {k: np.concatenate([arrays[k], extra[k]]) for k in arrays}
+    return *head_inputs(arrays), rows + extra_rows
 
 
 def fit_head(x: np.ndarray, rows: list[dict], rng: np.random.Generator,
@@ -191,16 +207,27 @@ def fold_of(row: dict) -> int:
     return zlib.crc32(f"fold {key}".encode()) % FOLDS
 
 
+def fit_heads(x: np.ndarray, rows: list[dict], rng: np.random.Generator) -> list[Exported]:
+    """One head per input width of WIDTHS."""
+    return [fit_head(x[:, :width], rows, rng) for width in WIDTHS]
+
+
+def heads_answers(heads: list[Exported], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The heads' (N,) ages and (N, 2) gender probabilities, averaged (as ``Fused`` does)."""
+    answers = [predict_both(head, x[:, :width]) for head, width in zip(heads, WIDTHS, strict=True)]
+    return np.mean([a for a, _ in answers], 0), np.mean([g for _, g in answers], 0)
+
+
 def out_of_fold(x: np.ndarray, rows: list[dict], rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The head's answers for every training face from a head trained on the other folds:
+    """The heads' answers for every training face from heads trained on the other folds:
     what the blend and the bias correction are chosen on, so that the dev set only measures."""
     folds = np.array([fold_of(r) for r in rows])
     age, gender = np.zeros(len(rows), np.float32), np.zeros((len(rows), 2), np.float32)
     for fold in range(FOLDS):
         held = folds == fold
-        model = fit_head(x[~held], [r for r, h in zip(rows, held, strict=True) if not h], rng)
-        age[held], gender[held] = predict_both(model, x[held])
+        heads = fit_heads(x[~held], [r for r, h in zip(rows, held, strict=True) if not h], rng)
+        age[held], gender[held] = heads_answers(heads, x[held])
     return age, gender
 
 
@@ -237,20 +264,20 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     timer = Timer()
     rng = seed_everything(SEED)
     x_train, faceapi_train, rows_train = training_set(data_dir, fresh)
-    dev, rows_dev = utkface("dev", data_dir, fresh)
-    x_dev = dev["representation"][:, COMPACT]
+    dev, rows_dev = utkface("dev", data_dir, fresh, cache=AGE_GENDER)
+    x_dev, faceapi_dev = head_inputs(dev)
     rows = [("train faces", f"{len(rows_train)} (AAF {sum(not r['race'] for r in rows_train)})"),
             ("dev faces", str(len(rows_dev)))]  # fmt: skip
     oof_age, oof_gender = out_of_fold(x_train, rows_train, rng)
     choice, summary = choose(oof_age, oof_gender, faceapi_train, rows_train)
     age_weight, gender_weight, stretch, shift = choice
     rows += summary
-    fused = Fused(fit_head(x_train, rows_train, rng), age_weight, gender_weight, stretch, shift)
-    inputs = np.concatenate([x_dev, dev["faceapi"]], axis=1)
+    fused = Fused(fit_heads(x_train, rows_train, rng), age_weight, gender_weight, stretch, shift)
+    inputs = np.concatenate([x_dev, faceapi_dev], axis=1)
     path = out / f"{HEAD}.onnx"
     export_onnx(fused, inputs[:2], path, ["age", "gender"])
     age, gender = predict_both(fused, inputs)
-    rows += [*figures(evaluate(dev["faceapi"][:, 0], dev["faceapi"][:, 1], rows_dev),
+    rows += [*figures(evaluate(faceapi_dev[:, 0], faceapi_dev[:, 1], rows_dev),
                       "dev, face-api alone, "),
              (f"chosen: age {age_weight}, gender {gender_weight}, stretch {stretch}, shift "
               f"{shift:+.2f}", ""),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rosto.analysis import Analysis
-from rosto.descriptor import representation
+from rosto.descriptor import compact, representation
 from rosto.features.age_gender import faceapi
 from rosto.training import cache_dir, data
 from rosto.training.faces import extract
@@ -38,11 +38,24 @@ CACHES = {"train": "agegender_v4", "dev": "agegender_v3", "aaf_middle": "agegend
 EARLIER_TRAIN = "agegender"
 
 
+# The age and gender heads' faces (every split and All-Age-Faces, the current pipeline, since
+# face-api's net answers for each face's crop and its mirror image and gives its pooled features).
+AGE_GENDER = "agegender_v5"
+
+
 def inputs(analysis: Analysis) -> dict[str, np.ndarray]:
-    """(1, 2240) representation and (1, 3) face-api age, p(male), p(female) of the face."""
-    age, gender = faceapi(analysis)
-    return {"representation": representation(analysis),
-            "faceapi": np.concatenate([age[:, None], gender], axis=1)}  # fmt: skip
+    """(1, 2240) representation of the face (the ethnicity head's input; the caches of
+    ``CACHES`` also hold face-api's direct answers of their time, which no head reads now)."""
+    return {"representation": representation(analysis)}
+
+
+def age_gender_inputs(analysis: Analysis) -> dict[str, np.ndarray]:
+    """(1, 1216) compact representation, (1, 3) face-api's age, p(male), p(female) and (1, 512)
+    pooled features of the face (each the mean of its crop and mirror image's): the age and
+    gender heads' inputs, as served."""
+    age, gender, features = faceapi(analysis)
+    return {"compact": compact(analysis), "faceapi": np.concatenate([age[:, None], gender], 1),
+            "faceapi_features": features}  # fmt: skip
 
 
 def stable_order(items: Sequence[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
@@ -53,8 +66,9 @@ def stable_order(items: Sequence[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
 def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
           cached_only: bool = False, cache: str = CACHES["train"]):  # fmt: skip
     """Arrays of the found faces of ``items`` and their rows; cached by chunks of CHUNK under
-    the name ``cache``. ``cached_only``: only the chunks already extracted (a fair sample, for
-    quick trials)."""
+    the name ``cache`` (``AGE_GENDER``: ``age_gender_inputs``, else ``inputs``).
+    ``cached_only``: only the chunks already extracted (a fair sample, for quick trials)."""
+    compute = age_gender_inputs if cache == AGE_GENDER else inputs
     items = stable_order(items)
     arrays: dict[str, list[np.ndarray]] = {}
     found_rows: list[dict] = []
@@ -64,7 +78,7 @@ def faces(name: str, items: Sequence[tuple[Path, dict]], fresh: bool = False,
         key = f"{cache}_{name}_{start:05d}_{tag:08x}"
         if cached_only and not (cache_dir() / f"{key}.npz").is_file():
             continue
-        cached = extract(key, [p for p, _ in chunk], inputs, fresh)
+        cached = extract(key, [p for p, _ in chunk], compute, fresh)
         for key, value in cached.items():
             if key != "found":
                 arrays.setdefault(key, []).append(value)
@@ -83,16 +97,17 @@ def utkface(split: str, data_dir: Path, fresh: bool = False, cached_only: bool =
 AAF_AGES = (12, 60)  # All-Age-Faces faces cached first: children up to 12 and adults from 60
 
 
-def aaf(fresh: bool = False, cached_only: bool = False):
+def aaf(fresh: bool = False, cached_only: bool = False, cache: str | None = None):
     """Arrays and rows of every found All-Age-Faces face; empty when not prepared.
 
     Two cached sets: the children and old faces (``AAF_AGES``: the ages UTKFace is thin in
-    and our models are weakest at, extracted first) and the ages between them."""
+    and our models are weakest at, extracted first) and the ages between them; both under
+    ``cache`` when given, else each under its ``CACHES`` name."""
     young, old = AAF_AGES
     items = list(data.aaf())
     ends = [(p, r) for p, r in items if not young < int(r["age"]) < old]
     middle = [(p, r) for p, r in items if young < int(r["age"]) < old]
-    parts = [faces(name, chosen, fresh, cached_only, CACHES.get(name, CACHES["train"]))
+    parts = [faces(name, chosen, fresh, cached_only, cache or CACHES.get(name, CACHES["train"]))
              for name, chosen in (("aaf", ends), ("aaf_middle", middle)) if chosen]  # fmt: skip
     parts = [(arrays, rows) for arrays, rows in parts if rows]
     if not parts:
@@ -102,10 +117,12 @@ def aaf(fresh: bool = False, cached_only: bool = False):
 
 
 def extract_all(data_dir: Path = data.DATA, fresh: bool = False) -> None:
-    """Extract (and cache) every face the recipes use: UTKFace dev, train, then AAF."""
-    for split in ("dev", "train"):
-        utkface(split, data_dir, fresh)
-    aaf(fresh)
+    """Extract (and cache) every face the recipes use: UTKFace dev, train, then AAF, for
+    ethnicity then for age and gender."""
+    for cache in (None, AGE_GENDER):
+        for split in ("dev", "train"):
+            utkface(split, data_dir, fresh, cache=cache)
+        aaf(fresh, cache=cache)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ Networks and outputs (labels in order):
   legacy resize: pixel i of the input samples source coordinate i * M / 112. ``features``
   [N, 256] (fewer for the tiny net): the average-pooled map the points are read from.
 * ``age_gender``: S = 112; ``age`` [N] (years, regression) and ``gender`` [N, 2] softmax =
-  [male, female].
+  [male, female]; ``features`` [N, 512]: the average-pooled map both are read from.
 * ``face_expression``: S = 112; ``expressions`` [N, 7] softmax = [neutral, happy, sad, angry,
   fearful, disgusted, surprised].
 * ``face_recognition``: S = 150; ``descriptor`` [N, 128] (face-api compares with euclidean
@@ -373,7 +373,8 @@ def main_block(g: Graph, x: str, prefix: str) -> str:
 
 
 def build_age_gender(g: Graph) -> list[tuple[str, list]]:
-    """TinyXception(2 main blocks) → 7x7 average pool → age regression + gender softmax."""
+    """TinyXception(2 main blocks) → 7x7 average pool → age regression + gender softmax; the
+    pooled 512 are a third output, ``features`` (the age and gender head reads them)."""
     x = image_input(g, DLIB_MEAN_RGB, 255.0)
     x = relu(g, conv(g, x, g.take("entry_flow/conv_in/filters"),
                      g.take("entry_flow/conv_in/bias"), 2))
@@ -390,7 +391,8 @@ def build_age_gender(g: Graph) -> list[tuple[str, list]]:
     g.op("Reshape", age, g.const(np.array([-1], np.int64)), out="age")
     gender = dense(g, pooled, g.take("fc/gender/weights"), g.take("fc/gender/bias"))
     g.op("Softmax", gender, out="gender", axis=1)
-    return [("age", ["N"]), ("gender", ["N", 2])]
+    g.op("Identity", pooled, out="features")
+    return [("age", ["N"]), ("gender", ["N", 2]), ("features", ["N", 512])]
 
 
 def scaled_conv(g: Graph, x: str, prefix: str, stride: int, padding: str,
