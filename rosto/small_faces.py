@@ -8,7 +8,7 @@ head trained here (``rosto train small_faces``: a separable 3×3 convolution to 
 channels, then a 1×1 to a score and a box per cell) reads it and proposes the faces of ``SIZES``
 input pixels, their six keypoints placed in the box as they lie on average (``KEYPOINTS``).
 The proposals are no faces yet: the detector hands them to the verifier's strict look
-(``rosto.verifier.look_again``).
+(``rosto.verifier.look_again``), at a higher R-Net score.
 """
 
 from __future__ import annotations
@@ -26,11 +26,19 @@ REGRESSIONS = 4  # box centre (2) and size (2)
 UNIT = 16.0  # input pixels: offsets are in these units, sizes are log(size / UNIT)
 SIZES = (8, 28)  # face widths the head was trained to propose, input pixels
 THRESHOLD = 0.3  # a cell's score from which it proposes a face
-MOST = 20  # proposals per photo, best first: the verifier's cost stays bounded
+# Proposals looked at, best first, so the verifier's cost stays bounded: MOST in a 2-MP photo
+# (~45,600 stem cells), as many per cell in a larger input, and FEWEST in a small one (on the
+# 640×480 photos of seeds 11-13, the best 8 find what the best 20 find).
+MOST, FEWEST, CELLS = 20, 8, 45_600
 # IoU with a candidate already looked at from which a proposal is a second guess at it, not
 # looked at again. Higher than the verifier's own (0.5): a loose, rejected BlazeFace box 1.7
 # times a 23 px face's width still met the head's good box of it at 0.51.
 SAME = 0.7
+# R-Net's score from which the strict look keeps a proposal (then O-Net ≥ 0.9, as for the
+# candidates a rejected one hid, which keep R-Net's 0.8): the faces the head added to the
+# synthetic photos of seeds 11 and 12 scored 0.946-1.000 there; on 1,477 real dev photos, a
+# bit of a poster, a boy's eyebrow and a yellow emoji 0.80-0.91, two true faces 0.99.
+RNET_FACE = 0.93
 # The six keypoints (right eye, left eye, nose tip, mouth, right ear, left ear) in units of the
 # box from its top-left corner: their mean over the training chips (``rosto train
 # small_faces`` prints it).
@@ -48,17 +56,22 @@ def encode(box: np.ndarray, cells: np.ndarray) -> np.ndarray:
 def decode(output: np.ndarray, threshold: float = THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (K, 4) in input pixels and scores (K,) of the head's output (1, 1 + REGRESSIONS,
     H, W): the cells scoring ``threshold`` or more that score highest among their 3×3
-    neighbours, at most MOST, best first."""
+    neighbours, at most ``most(cells)``, best first."""
     score = output[0, 0]
     peak = (score >= threshold) & (score >= cv2.dilate(score, np.ones((3, 3), np.uint8)))
     rows, cols = np.nonzero(peak)
-    order = np.argsort(-score[rows, cols])[:MOST]
+    order = np.argsort(-score[rows, cols])[: most(score.size)]
     rows, cols = rows[order], cols[order]
     cells = (np.stack([cols, rows], axis=1) + 0.5) * STRIDE
     reg = output[0, 1:, rows, cols]  # (K, REGRESSIONS)
     centre = cells + reg[:, :2] * UNIT
     half = np.exp(reg[:, 2:4]) * UNIT / 2
     return np.concatenate([centre - half, centre + half], axis=1), score[rows, cols]
+
+
+def most(cells: int) -> int:
+    """How many proposals an input of this many stem cells may make (0 when MOST is 0)."""
+    return min(MOST, max(FEWEST, round(MOST * cells / CELLS)))
 
 
 def proposals(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

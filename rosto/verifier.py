@@ -157,10 +157,10 @@ def hidden(pool: np.ndarray, looked: np.ndarray, kept: np.ndarray, faces: np.nda
     return np.flatnonzero(candidate)
 
 
-def look_again(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def look_again(image: np.ndarray, boxes: np.ndarray, rnet: float = RNET_FACE) -> np.ndarray:
     """Which of the ``hidden`` candidates' boxes (K, 4) are faces, at those boxes: R-Net
-    ``RNET_FACE`` or more, then O-Net ``FACE`` or more."""
-    kept = run("mtcnn_rnet", image, boxes, 24)[0] >= RNET_FACE
+    ``rnet`` or more, then O-Net ``FACE`` or more."""
+    kept = run("mtcnn_rnet", image, boxes, 24)[0] >= rnet
     if kept.any():
         kept[kept] = run("mtcnn_onet", image, boxes[kept], 48)[0] >= FACE
     return kept
