@@ -72,7 +72,7 @@ def mtcnn() -> Callable[[np.ndarray], Boxes]:
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[np.ndarray], Boxes]]]] = {
     "shipped": (
         "BlazeFace at 0.6× in strips (0.2× for wider faces), MTCNN R-Net/O-Net second look "
-        "(also at the candidates a rejected one hid)",
+        "(also at the candidates a rejected one hid and at the small-face head's proposals)",
         lambda: lambda image: boxes_of(detection.detect(image)),
     ),
     "single_pass": (
