@@ -48,7 +48,15 @@ def head_inputs(compact: np.ndarray, faceapi: tuple[np.ndarray, ...]) -> np.ndar
     return np.concatenate([compact, features, age[:, None], gender], axis=1).astype(np.float32)
 
 
+def _prepare_faceapi(analysis: Analysis) -> None:
+    analysis.prepare(MODEL, _faceapi)
+
+
 def _predict(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    # face-api's pass needs only the landmarks, as the recognition net's pass does: it runs in
+    # the background thread while this one computes the landmarks, then the compact
+    # representation (two models side by side, rosto.analysis).
+    analysis.in_background([_prepare_faceapi])
     age, gender = models.run(HEAD, head_inputs(compact(analysis), faceapi(analysis)))
     return age.reshape(-1), gender.reshape(-1, 2)
 
