@@ -37,7 +37,7 @@ SAME = 0.7
 # R-Net's score from which the strict look keeps a proposal (then O-Net ≥ 0.9, as for the
 # candidates a rejected one hid, which keep R-Net's 0.8): the faces the head added to the
 # synthetic photos of seeds 11 and 12 scored 0.946-1.000 there; on 1,477 real dev photos, a
-# bit of a poster, a boy's eyebrow and a yellow emoji 0.80-0.91, two true faces 0.99.
+# boy's eyebrow, a yellow emoji and a bit of a poster 0.80-0.91, two true faces 0.99.
 RNET_FACE = 0.93
 # The six keypoints (right eye, left eye, nose tip, mouth, right ear, left ear) in units of the
 # box from its top-left corner: their mean over the training chips (``rosto train

@@ -85,7 +85,7 @@ def test_a_crowd_of_tiny_faces_is_found_without_false_ones(astronaut, grace_hopp
 def test_the_small_face_head_alone_proposes_the_tiny_crowd(astronaut, grace_hopper):
     """The head on the fine pass's stem features, its proposals through the strict second look
     and nothing else (no BlazeFace candidate): every proposal it ranks first (``MOST``) is one
-    of the 49 faces of 18-26 px, and the look keeps them (19 of 20)."""
+    of the 49 faces of 18-26 px, and the look keeps them (all 20 with the shipped head)."""
     canvas = faceless(TWO_MP)
     portraits = [astronaut, grace_hopper, mirror(astronaut), mirror(grace_hopper)]
     places = [(x, y) for y in range(100, 1100, 160) for x in range(100, 1500, 200)]
