@@ -37,7 +37,7 @@ from rosto.training.data import load
 from rosto.training.faces import extract
 
 SEED, EPOCHS, BATCH, LR = 0, 20, 32, 3e-3
-RECIPE = 3  # of the cached canvases: change it when they would be made differently
+RECIPE = 4  # of the cached canvases: change it when they would be made differently
 CANVAS = 320  # photo pixels; the stem sees it shrunk by FINE_SCALE
 CANVASES, HELD_OUT = 6000, 600
 CHIPS = 2500  # of each of UTKFace and All-Age-Faces
@@ -298,11 +298,13 @@ def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
     faces, photos = chips(fresh), backgrounds(fresh)
     cached = cache_dir() / f"small_faces_canvases_v{RECIPE}_{SEED}_{CANVASES}.pt"
     if cached.is_file() and not fresh:
-        features, labels, regressions, held_out = torch.load(cached, weights_only=False)
+        # the generator as the canvases left it: training from the cache draws the same batches
+        features, labels, regressions, held_out, state = torch.load(cached, weights_only=False)
+        rng.bit_generator.state = state
     else:
         features, labels, regressions, _ = dataset(faces, photos, CANVASES, rng, "canvases")
         held_out = dataset(faces, photos, HELD_OUT, rng, "held-out canvases")[3]
-        torch.save((features, labels, regressions, held_out), cached)
+        torch.save((features, labels, regressions, held_out, rng.bit_generator.state), cached)
     head = Head()
     steps = len(features) // BATCH
 
