@@ -269,18 +269,17 @@ def tiled_pass(small: np.ndarray, shape: tuple[int, int], proposed: list | None 
     ``shape``), run tile by tile, in its pixels. Where there are several tiles, each keeps only
     the faces up to OVERLAP wide that lie wholly inside it: a face cut by a tile's edge is found
     whole in the neighbour, so none is found twice or in parts. The tiles' costly early layers
-    are computed once for the whole input (``stem_features``), not again in each overlap.
-    Given a ``proposed`` list, the small-face head's proposals on those features are added to
-    it; a pass of one tile then runs as the stem and then the trunk too (the same outputs, ~0.5
-    CPU ms more at 640×480 than the whole detector at once), for the head to have them."""
+    are computed once for the whole input (``stem_features``), not again in each overlap;
+    given a ``proposed`` list, the small-face head's proposals on them are added to it. A pass
+    of one tile runs the whole detector at once and no head: split into stem, head and trunk
+    for it, a 640×480 photo's detection took 10.8-11.3 → 12.6-13.1 ms on the quiet 2-core
+    machine, past its 12 ms budget (MODELS.md, "Detection: the small-face head")."""
     planned = tiles(shape)
-    if len(planned) == 1 and proposed is None:
+    if len(planned) == 1:
         return decode(DETECTOR, shape, *raw_detections(DETECTOR, network_input(small, shape)))
     features = stem_features(small, shape)
     if proposed is not None:
         proposed.append(small_faces.proposals(features))
-    if len(planned) == 1:
-        return decode(DETECTOR, shape, *raw_detections(DETECTOR, features, model=TRUNK))
     found = []
     for (top, rows), (left, cols) in planned:
         part = features[:, :, top // STEM_STRIDE : (top + rows) // STEM_STRIDE,

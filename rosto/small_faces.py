@@ -27,8 +27,9 @@ UNIT = 16.0  # input pixels: offsets are in these units, sizes are log(size / UN
 SIZES = (8, 28)  # face widths the head was trained to propose, input pixels
 THRESHOLD = 0.3  # a cell's score from which it proposes a face
 # Proposals looked at, best first, so the verifier's cost stays bounded: MOST in a 2-MP photo
-# (~45,600 stem cells), as many per cell in a larger input, and FEWEST in a small one (on the
-# 640×480 photos of seeds 11-13, the best 8 find what the best 20 find).
+# (~45,600 stem cells), as many per cell in a larger input, and FEWEST in a smaller one of
+# several strips (when the head also ran on 640×480 photos, the best 8 found there what the
+# best 20 found).
 MOST, FEWEST, CELLS = 20, 8, 45_600
 # IoU with a candidate already looked at from which a proposal is a second guess at it, not
 # looked at again. Higher than the verifier's own (0.5): a loose, rejected BlazeFace box 1.7

@@ -48,20 +48,10 @@ def collage(images: list[np.ndarray], sizes: list[int], gap: int = 40) -> np.nda
     return canvas
 
 
-# A pass of the detector over one strip: the whole net, or its stem, the small-face head on the
-# stem's features and the rest of the net (``rosto.detection.tiled_pass``).
-DETECTOR_PARTS = ("blazeface_stem", "small_faces", "blazeface_trunk")
-
-
 def without_second_look(runs: Counter) -> Counter:
     """Model runs of a request less the detector's second look (``rosto.verifier``), which
     takes all of a photo's unsure candidates in one batch per net (O-Net twice where it moves
-    a box, and once more each for hidden candidates and the small-face head's proposals); a
-    pass run as the detector's parts counts as one ``blazeface`` run."""
+    a box)."""
     looks = {name: runs[name] for name in verifier.MODELS if name in runs}
-    assert all(count <= 3 for count in looks.values()), looks
-    left = Counter({name: count for name, count in runs.items() if name not in looks})
-    parts = {left.pop(name, 0) for name in DETECTOR_PARTS}
-    assert len(parts) == 1, runs
-    left["blazeface"] += parts.pop()
-    return +left
+    assert all(count <= 2 for count in looks.values()), looks
+    return Counter({name: count for name, count in runs.items() if name not in looks})

@@ -207,13 +207,10 @@ def test_a_small_photo_runs_the_detector_once(astronaut):
     before = models.run_counts.copy()
     assert len(detection.detect(photo)) == 1
     runs = models.run_counts - before
-    # one pass: the stem, the small-face head on its features, the rest of the detector
-    assert runs["blazeface_stem"] == runs["small_faces"] == runs["blazeface_trunk"] == 1
-    # the second look's nets take its candidates in one batch each, once more those that a
-    # rejected candidate hid (one here, in the lower left), and once the head's proposals
-    nets = {"mtcnn_rnet", "mtcnn_onet"}
-    assert set(runs) <= {"blazeface_stem", "small_faces", "blazeface_trunk"} | nets
-    assert max(runs[net] for net in nets) <= 3
+    assert runs["blazeface"] == 1  # the whole net at once: no small-face head on one strip
+    # the second look's nets take its candidates in one batch each, and once more those that a
+    # rejected candidate hid (one here, in the lower left)
+    assert set(runs) <= {"blazeface", "mtcnn_rnet", "mtcnn_onet"} and max(runs.values()) <= 2
 
 
 def test_shrunk_group_photos_keep_their_faces(shared_data):
