@@ -3,7 +3,9 @@
 Photos: a 640×480 portrait with one face (scikit-image's astronaut on a wider canvas) and a
 group photo (the most crowded of ``groups/`` when the dev data is present, else a collage of
 five faces). Each feature is timed alone (detection included, as a client calling with only that
-feature would see it), then all features together.
+feature would see it), then all features together. The requests take turns, one round of all of
+them after another, so that a few seconds of another process's work on the shared machine
+spread over every row's median instead of spoiling one row (as one row after another did).
 
     python -m bench.latency [--repeat 30] [--write BENCHMARKS.md]
 """
@@ -49,14 +51,17 @@ def group() -> tuple[str, np.ndarray]:
     return "collage of 5 faces", collage([a, g, mirror(a), mirror(g), a], [240, 220, 200, 180, 160])
 
 
-def median_ms(image: np.ndarray, features: list[str], repeat: int) -> float:
-    analyze(image, features)  # models loaded, caches warm
-    times = []
+def medians_ms(image: np.ndarray, requests: list[list[str]], repeat: int) -> list[float]:
+    """Median ms of each request over ``repeat`` rounds of all of them in turn."""
+    times: list[list[float]] = [[] for _ in requests]
+    for request in requests:
+        analyze(image, request)  # models loaded, caches warm
     for _ in range(repeat):
-        start = time.perf_counter()
-        analyze(image, features)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for request, spent in zip(requests, times, strict=True):
+            start = time.perf_counter()
+            analyze(image, request)
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) * 1000 for spent in times]
 
 
 def table(photos: list[tuple[str, np.ndarray]], repeat: int) -> str:
@@ -65,11 +70,11 @@ def table(photos: list[tuple[str, np.ndarray]], repeat: int) -> str:
         f"{n} ({len(analyze(im, ['bounds']))} faces)" for n, im in photos
     )
     lines = [header + " |", "|---" * (len(photos) + 1) + "|"]
-    for feature in [*names, "all"]:
-        request = names if feature == "all" else [feature]
-        cells = [f"{median_ms(im, request, repeat):.1f} ms" for _, im in photos]
+    requests = [[name] for name in names] + [names]
+    columns = [medians_ms(image, requests, repeat) for _, image in photos]
+    for row, feature in enumerate([*names, "all"]):
+        cells = [f"{column[row]:.1f} ms" for column in columns]
         lines.append(f"| {feature} | " + " | ".join(cells) + " |")
-        print(lines[-1], flush=True)
     return "\n".join(lines)
 
 
