@@ -325,6 +325,13 @@ def stem_features(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def in_photo(detections: Detections, ratio: np.ndarray) -> Detections:
+    """Boxes, keypoints and scores in a pass's pixels → in the photo's, ``ratio`` (x, y) being
+    the pass's size over the photo's."""
+    boxes, keypoints, scores = detections
+    return boxes / np.tile(ratio, 2), keypoints / ratio, scores
+
+
 def detect_all(image: np.ndarray) -> list[Face]:
     """Faces found by every pass, duplicates merged, unsure ones kept only if a second look
     confirms them. The photo is scaled once, for the fine pass; each coarser pass scales the
@@ -334,12 +341,9 @@ def detect_all(image: np.ndarray) -> list[Face]:
     for scale, shape in passes(*image.shape[:2]):
         small = resized(small, scale / previous)
         ratio = np.divide(small.shape[1::-1], image.shape[1::-1])  # x, y: exact after rounding
-        to_image = np.tile(ratio, 2), ratio
-        boxes, keypoints, scores = tiled_pass(small, shape, None if found else proposed)
-        found.append((boxes / to_image[0], keypoints / to_image[1], scores))
+        found.append(in_photo(tiled_pass(small, shape, None if found else proposed), ratio))
         if proposed and len(found) == 1:
-            proposed[0] = (proposed[0][0] / to_image[0], proposed[0][1] / to_image[1],
-                           proposed[0][2])  # fmt: skip
+            proposed[0] = in_photo(proposed[0], ratio)
         previous = scale
     pool = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
     return confirmed(image, faces_of(*pool), pool, proposed[0] if proposed else None)
