@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,6 +40,7 @@ class Sample:
     image: np.ndarray
     boxes: np.ndarray  # (K, 4) left, top, right, bottom
     complete: bool  # every face in the image is labelled (precision can be measured)
+    origins: tuple[str, ...] = ()  # where each labelled face came from (synthetic photos)
 
 
 @cache
@@ -76,18 +78,22 @@ def background(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 
 @cache
-def face_sources() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """(photo, landmark box) of every HELEN face and every AFLW2000 face within ±99°."""
+def face_sources() -> tuple[tuple[np.ndarray, np.ndarray, str], ...]:
+    """(photo, landmark box, origin) of every HELEN face and every AFLW2000 face within ±99°;
+    the origin names the photo, and an AFLW2000 face's yaw and pitch (degrees)."""
     from scipy.io import loadmat
 
     sources = []
     for path, points in datasets.helen():
-        sources.append((datasets.load(path), np.array([*points.min(0), *points.max(0)])))
+        box = np.array([*points.min(0), *points.max(0)])
+        sources.append((datasets.load(path), box, f"HELEN {path.name}"))
     for row in datasets.rows(datasets.DATA / "pose" / "manifest.csv"):
         if row["within_99deg"] == "1":
             points = loadmat(datasets.DATA / "pose" / row["mat_file"])["pt3d_68"][:2].T
             image = datasets.load(datasets.DATA / "pose" / row["file"])
-            sources.append((image, np.array([*points.min(0), *points.max(0)])))
+            origin = (f"AFLW {Path(row['file']).stem} yaw {float(row['yaw_deg']):.0f} "
+                      f"pitch {float(row['pitch_deg']):.0f}")  # fmt: skip
+            sources.append((image, np.array([*points.min(0), *points.max(0)]), origin))
     return tuple(sources)
 
 
@@ -111,17 +117,18 @@ def face_patch(photo: np.ndarray, box: np.ndarray, width: int) -> tuple[np.ndarr
 
 
 def synthetic_image(shape: tuple[int, int], faces: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """A faceless background with up to ``faces`` faces pasted where none overlaps another."""
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:  # fmt: skip
+    """A faceless background with up to ``faces`` faces pasted where none overlaps another,
+    their boxes and where each came from."""
     canvas = background(shape, rng).astype(np.float32)
     sources = face_sources()
     taken: list[np.ndarray] = []
-    boxes = []
+    boxes, origins = [], []
     for _ in range(faces * 10):
         if len(boxes) == faces:
             break
         width = int(np.exp(rng.uniform(np.log(SIZES[0]), np.log(SIZES[1]))))
-        photo, box = sources[rng.integers(len(sources))]
+        photo, box, origin = sources[rng.integers(len(sources))]
         patch, alpha, placed = face_patch(photo, box, width)
         size = patch.shape[0]
         if size >= min(shape):
@@ -135,7 +142,8 @@ def synthetic_image(shape: tuple[int, int], faces: int, rng: np.random.Generator
             alpha * patch + (1 - alpha) * canvas[y : y + size, x : x + size]
         )
         boxes.append(placed + [x, y, x, y])
-    return canvas.round().astype(np.uint8), np.array(boxes).reshape(-1, 4)
+        origins.append(origin)
+    return canvas.round().astype(np.uint8), np.array(boxes).reshape(-1, 4), tuple(origins)
 
 
 def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
@@ -150,8 +158,8 @@ def synthetic(count: int = 40, seed: int = 11) -> Iterator[Sample]:
         crowd = 14 if canvas == "2MP" else 5
         for i in range(count):
             faces = 0 if i % 8 == 7 else int(rng.integers(1, crowd + 1))
-            image, boxes = synthetic_image(shape, faces, rng)
-            yield Sample(f"synthetic {canvas} #{i}", image, boxes, complete=True)
+            image, boxes, origins = synthetic_image(shape, faces, rng)
+            yield Sample(f"synthetic {canvas} #{i}", image, boxes, True, origins)
 
 
 def groups_small(seed: int = 12) -> Iterator[Sample]:

@@ -114,12 +114,18 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
         kept[looked[face]] = True
         again = ~face & unsure[looked]
         if again.any():
-            square = squares(boxes[looked[again]], CROP)
-            moved = square + shifts[again] * (square[:, 2:3] - square[:, 0:1])
+            moved = regressed(boxes[looked[again]], shifts[again])
             found = run("mtcnn_onet", image, moved, 48, crop=1.0)[0] >= FACE
             boxes[looked[again][found]] = moved[found]
             kept[looked[again][found]] = True
     return kept, boxes
+
+
+def regressed(boxes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """(N, 4) the squares where O-Net's box regressions (``shifts``, from its look at the
+    boxes' ``CROP`` squares) put the faces."""
+    square = squares(boxes, CROP)
+    return square + shifts * (square[:, 2:3] - square[:, 0:1])
 
 
 def overlaps(boxes: np.ndarray, others: np.ndarray, of_smaller: bool = False) -> np.ndarray:
