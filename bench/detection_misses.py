@@ -46,7 +46,7 @@ class Watch:
     faces: list = field(default_factory=list)
     pool: detection.Detections | None = None
     proposals: detection.Detections | None = None
-    strict: list = field(default_factory=list)  # (boxes, R-Net threshold, kept)
+    strict: list = field(default_factory=list)  # (boxes, (R-Net, O-Net) tiers, kept)
 
     def __enter__(self) -> Watch:
         self.saved = {
@@ -61,9 +61,9 @@ class Watch:
                 self.faces, self.pool, self.proposals = faces, pool, proposals
             return confirmed(image, faces, pool, proposals)
 
-        def watched_look_again(image, boxes, rnet=verifier.RNET_FACE):
-            kept = look_again(image, boxes, rnet)
-            self.strict.append((boxes, rnet, kept))
+        def watched_look_again(image, boxes, tiers=verifier.STRICT):
+            kept = look_again(image, boxes, tiers)
+            self.strict.append((boxes, tiers, kept))
             return kept
 
         def low_decode(detector, shape, scores, regressions, threshold=detection.SCORE_THRESHOLD):
@@ -104,10 +104,13 @@ def rule(score: float, rnet: float, onet: float, moved: float) -> str:
         return "kept (no veto)" if onet >= v.VETO else f"O-Net veto < {v.VETO}"
     if score < v.UNSURE:
         return "not looked at"
+    late = ""
     if rnet < v.GATE:
-        return f"R-Net < gate {v.GATE}"
+        if score < v.LIKELY:
+            return f"R-Net < gate {v.GATE}"
+        late = " (in no face kept, under a fifth of the photo)"
     if onet >= v.FACE or moved >= v.FACE:
-        return "kept by O-Net"
+        return "kept by O-Net" + late
     return f"O-Net < {v.FACE}, also at its moved box"
 
 
@@ -154,10 +157,10 @@ def explain(image: np.ndarray, label: np.ndarray, found: np.ndarray, watch: Watc
             row["cause"] = (f"suppressed by a box {after[k, 2] - after[k, 0]:.0f} px, "
                             f"{watch.faces[k].score:.2f}, IoU {best(after[k:k + 1], label)[1]:.2f} "
                             f"with the face, {fate}")  # fmt: skip
-    for boxes, rnet, kept in watch.strict:
+    for boxes, tiers, kept in watch.strict:
         j, at = best(boxes, label)
         if at >= MATCH_IOU:
-            kind = "head" if rnet == small_faces.RNET_FACE else "hidden"
+            kind = "head" if tiers == small_faces.LOOK else "hidden"
             r, o, _ = looks(image, boxes[j])
             row[kind] = f"IoU {at:.2f}: R {r:.2f} O {o:.2f}" + (" kept" if kept[j] else "")
             if kind == "head":

@@ -355,7 +355,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     (``rosto.verifier``), then those of the ``pool`` of every pass's candidates that a rejected
     one had hidden (``verifier.hidden``), then the small-face head's ``proposals`` that no
     candidate looked at or face found already holds (``small_faces.unseen``), with the same
-    strict look at a higher R-Net score (``small_faces.RNET_FACE``). A face whose box the
+    strict look at higher scores (``small_faces.LOOK``). A face whose box the
     second look moved keeps its keypoints, moved and scaled with the box; faces are merged
     again in case two candidates met there."""
     if not faces and proposals is None:
@@ -365,11 +365,11 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     keypoints = np.array([f.keypoints for f in faces]).reshape(-1, 6, 2)
     kept, moved = verifier.verify(image, boxes, scores)
 
-    def look_again(extra: Detections, which: np.ndarray, rnet: float = verifier.RNET_FACE
+    def look_again(extra: Detections, which: np.ndarray, tiers: verifier.Tiers = verifier.STRICT
                    ) -> None:  # fmt: skip
         """Add the ``which`` of the ``extra`` candidates, kept if the strict look keeps them."""
         nonlocal boxes, keypoints, scores, moved, kept
-        more = verifier.look_again(image, extra[0][which], rnet)
+        more = verifier.look_again(image, extra[0][which], tiers)
         pairs = ((boxes, extra[0]), (keypoints, extra[1]), (scores, extra[2]), (moved, extra[0]))
         boxes, keypoints, scores, moved = (np.concatenate([first, part[which]])
                                            for first, part in pairs)  # fmt: skip
@@ -382,7 +382,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     if proposals is not None:
         new = small_faces.unseen(proposals[0], boxes, moved[kept])
         if len(new):
-            look_again(proposals, new, small_faces.RNET_FACE)
+            look_again(proposals, new, small_faces.LOOK)
     if not kept.any():
         return []
     scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)

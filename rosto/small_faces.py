@@ -8,7 +8,7 @@ head trained here (``rosto train small_faces``: a separable 3×3 convolution to 
 channels, then a 1×1 to a score and a box per cell) reads it and proposes the faces of ``SIZES``
 input pixels, their six keypoints placed in the box as they lie on average (``KEYPOINTS``).
 The proposals are no faces yet: the detector hands them to the verifier's strict look
-(``rosto.verifier.look_again``), at a higher R-Net score.
+(``rosto.verifier.look_again``), at higher scores (``LOOK``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,15 @@ MOST, FEWEST, CELLS = 20, 8, 45_600
 # looked at again. Higher than the verifier's own (0.5): a loose, rejected BlazeFace box 1.7
 # times a 23 px face's width still met the head's good box of it at 0.51.
 SAME = 0.7
-# R-Net's score from which the strict look keeps a proposal (then O-Net ≥ 0.9, as for the
-# candidates a rejected one hid, which keep R-Net's 0.8): the faces the head added to the
-# synthetic photos of seeds 11 and 12 scored 0.946-1.000 there; on 1,477 real dev photos, a
-# boy's eyebrow, a yellow emoji and a bit of a poster 0.80-0.91, two true faces 0.99.
-RNET_FACE = 0.93
+# The (R-Net, O-Net) scores from which the strict look keeps a proposal: R-Net 0.93, then O-Net
+# 0.9 as for the candidates a rejected one hid (which keep R-Net's 0.8): the faces the head
+# added to the synthetic photos of seeds 11 and 12 scored R-Net 0.946-1.000 there; on 1,477
+# real dev photos, a boy's eyebrow, a yellow emoji and a bit of a poster 0.80-0.91, two true
+# faces 0.99. Or R-Net 0.85 with O-Net 0.99: two more synthetic turned faces (seeds 11 and 12,
+# R-Net 0.86 and 0.93-, O-Net 1.00); in 2-MP mosaics of real photos, the hair over a boy's
+# face, a yellow icon and a blurred face that R-Net 0.85 alone let through scored O-Net
+# 0.905-0.931.
+LOOK = ((0.93, verifier.FACE), (0.85, 0.99))
 # The six keypoints (right eye, left eye, nose tip, mouth, right ear, left ear) in units of the
 # box from its top-left corner: their mean over the training chips (``rosto train
 # small_faces`` prints it).

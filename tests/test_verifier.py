@@ -11,6 +11,7 @@ from test_detection import faceless, paste
 
 from bench.accuracy import iou
 from rosto import detection, models, verifier
+from rosto.verifier import area_of
 from tools.sources import CACHE, SOURCES
 
 
@@ -75,6 +76,30 @@ def test_a_face_hidden_by_a_rejected_larger_candidate_is_found(astronaut, width)
     assert detection.confirmed(canvas, suppressed) == []
     (found,) = detection.confirmed(canvas, suppressed, pool)
     assert (found.box == face).all()
+
+
+def test_a_turned_head_that_r_net_stops_is_left_to_o_net(shared_data):
+    """An AFLW2000-3D face turned 45°, pasted 70 px wide into a faceless photo: R-Net scores
+    it under its gate, O-Net over FACE. As a candidate the detector scored LIKELY it is a face,
+    at its own box; scored under LIKELY it is not. Nor is it inside a face already kept, or
+    where it fills a fifth of the photo (part of a tight crop's face)."""
+    from bench.datasets import load
+
+    photo = faceless((480, 640))
+    box = paste(photo, load(shared_data / "pose" / "aflw2000" / "image01738.jpg"), 70, (300, 200))
+    assert verifier.run("mtcnn_rnet", photo, box[None], 24)[0][0] < verifier.GATE
+    assert verifier.run("mtcnn_onet", photo, box[None], 48)[0][0] >= verifier.FACE
+    kept, moved = verifier.verify(photo, box[None], np.array([verifier.LIKELY]))
+    assert kept[0] and (moved[0] == box).all()
+    assert not verifier.verify(photo, box[None], np.array([verifier.LIKELY - 0.01]))[0].any()
+    around = np.concatenate([box[:2] - 20, box[2:] + 20])
+    kept, _ = verifier.verify(photo, np.stack([around, box]), np.array([0.95, verifier.LIKELY]))
+    assert kept.tolist() == [True, False]
+    left, top = (box[:2] - 35).astype(int)
+    tight = photo[top : int(box[3]) + 35, left : int(box[2]) + 35]
+    assert area_of(box[None])[0] >= verifier.PART * tight.shape[0] * tight.shape[1]
+    corner = np.array([left, top, left, top])
+    assert not verifier.verify(tight, (box - corner)[None], np.array([verifier.LIKELY]))[0].any()
 
 
 def test_sure_faces_need_no_second_look(astronaut):
