@@ -71,8 +71,9 @@ def mtcnn() -> Callable[[np.ndarray], Boxes]:
 
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[np.ndarray], Boxes]]]] = {
     "shipped": (
-        "BlazeFace at 0.6× in strips (0.2× for wider faces), MTCNN R-Net/O-Net second look "
-        "(also at the candidates a rejected one hid and at the small-face head's proposals)",
+        "from 640×480 up, the fine-pass net trained here at 0.5× (boxes refined by R-Net) and "
+        "BlazeFace at 0.3× for wider faces, below it BlazeFace at 0.6×; MTCNN R-Net/O-Net "
+        "second look (also at the candidates a rejected one hid or that hold a face kept)",
         lambda: lambda image: boxes_of(detection.detect(image)),
     ),
     "single_pass": (

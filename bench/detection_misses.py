@@ -4,12 +4,13 @@ For every labelled face of ``bench.detection``'s synthetic photos (2-MP and 640�
 given) that no detection matches at IoU ≥ 0.4, the row says where the face came from (HELEN,
 or AFLW2000 with its yaw and pitch), and how far the detector got with it:
 
-- the passes' candidates (first score ≥ 0.1, pooled over every pass) that overlap it at IoU ≥
-  0.4, the best of them, and whether the non-maximum suppression kept it (or which box
-  suppressed it);
+- the passes' candidates (BlazeFace's from 0.1, the fine-pass net's from its threshold, pooled)
+  that overlap it at IoU ≥ 0.4, the best of them, and whether the non-maximum suppression kept
+  it (or which box suppressed it);
 - what the second look (``rosto.verifier``) made of the candidate that reached it: R-Net and
   O-Net at its box, O-Net at its regressed box, and the rule that dropped it;
-- whether a hidden candidate or a small-face head proposal over it was looked at, and with what;
+- whether a pooled candidate over it was looked at again (one a rejected box hid or held, or
+  one holding a kept face), and with what;
 - the best candidate down to a first score of 0.03 (a second run decoding that low);
 - a found box that overlaps it at IoU under 0.4 (the box's shape, not the face, is wrong);
 - R-Net and O-Net at the labelled box itself (would the verifier take a perfect proposal?).
@@ -31,7 +32,7 @@ import numpy as np
 
 from bench import detection_data
 from bench.detection import MATCH_IOU, boxes_of
-from rosto import detection, small_faces, verifier
+from rosto import detection, fine_faces, verifier
 
 LOW = 0.03  # the first score down to which the second run decodes candidates
 
@@ -39,40 +40,44 @@ LOW = 0.03  # the first score down to which the second run decodes candidates
 @dataclass
 class Watch:
     """Records the detector's steps on one photo while active: the candidates after the
-    suppression and the pool (the first ``confirmed`` call with a pool), the head's proposals,
-    and each strict look (hidden candidates, head proposals)."""
+    suppression and the pool (the first ``confirmed`` call with a pool), and each strict look
+    (candidates looked at again)."""
 
     low: bool = False  # decode every pass down to LOW (the pool only is then of use)
     faces: list = field(default_factory=list)
     pool: detection.Detections | None = None
-    proposals: detection.Detections | None = None
-    strict: list = field(default_factory=list)  # (boxes, (R-Net, O-Net) tiers, kept)
+    strict: list = field(default_factory=list)  # (boxes, kept)
 
     def __enter__(self) -> Watch:
         self.saved = {
             (detection, "confirmed"): detection.confirmed,
             (verifier, "look_again"): verifier.look_again,
             (detection, "decode"): detection.decode,
+            (fine_faces, "decode"): fine_faces.decode,
         }
-        confirmed, look_again, decode = self.saved.values()
+        confirmed, look_again, decode, net_decode = self.saved.values()
 
-        def watched_confirmed(image, faces, pool=None, proposals=None):
+        def watched_confirmed(image, faces, pool=None, around=False):
             if pool is not None and self.pool is None:
-                self.faces, self.pool, self.proposals = faces, pool, proposals
-            return confirmed(image, faces, pool, proposals)
+                self.faces, self.pool = faces, pool
+            return confirmed(image, faces, pool, around)
 
         def watched_look_again(image, boxes, tiers=verifier.STRICT):
             kept = look_again(image, boxes, tiers)
-            self.strict.append((boxes, tiers, kept))
+            self.strict.append((boxes, kept))
             return kept
 
         def low_decode(detector, shape, scores, regressions, threshold=detection.SCORE_THRESHOLD):
             return decode(detector, shape, scores, regressions, min(threshold, LOW))
 
+        def low_net_decode(output, threshold=fine_faces.THRESHOLD):
+            return net_decode(output, min(threshold, LOW))
+
         detection.confirmed = watched_confirmed
         verifier.look_again = watched_look_again
         if self.low:
             detection.decode = low_decode
+            fine_faces.decode = low_net_decode
         return self
 
     def __exit__(self, *_) -> None:
@@ -157,34 +162,24 @@ def explain(image: np.ndarray, label: np.ndarray, found: np.ndarray, watch: Watc
             row["cause"] = (f"suppressed by a box {after[k, 2] - after[k, 0]:.0f} px, "
                             f"{watch.faces[k].score:.2f}, IoU {best(after[k:k + 1], label)[1]:.2f} "
                             f"with the face, {fate}")  # fmt: skip
-    for boxes, tiers, kept in watch.strict:
+    for boxes, kept in watch.strict:
         j, at = best(boxes, label)
         if at >= MATCH_IOU:
-            kind = "head" if tiers == small_faces.LOOK else "hidden"
             r, o, _ = looks(image, boxes[j])
-            row[kind] = f"IoU {at:.2f}: R {r:.2f} O {o:.2f}" + (" kept" if kept[j] else "")
-            if kind == "head":
-                k, _ = best(watch.proposals[0], boxes[j])
-                row[kind] = f"score {watch.proposals[2][k]:.2f}, " + row[kind]
-    if watch.proposals is not None and "head" not in row:
-        j, at = best(watch.proposals[0], label)
-        if at >= MATCH_IOU:
-            row["head"] = f"IoU {at:.2f}, score {watch.proposals[2][j]:.2f}, not looked at (seen)"
+            verdict = " kept" if kept[j] else ""
+            row["looked again"] = f"IoU {at:.2f}: R {r:.2f} O {o:.2f}{verdict}"
     if "cause" not in row:
-        head = "no head proposal" if watch.proposals is not None else "head not run"
-        if "head" in row:
-            row["cause"] = "head proposal dropped by the strict look"
-        elif "best ≥ 0.03" in row:
-            row["cause"] = "first score under 0.1, " + head
+        if "best ≥ 0.03" in row:
+            row["cause"] = "first score under the pass's threshold"
         else:
-            row["cause"] = "no candidate at all (≥ 0.03), " + head
+            row["cause"] = "no candidate at all (≥ 0.03)"
     if "found box" in row and overlap >= 0.2:
         row["cause"] += "; box shape (a found box at IoU ≥ 0.2)"
     return row
 
 
-COLUMNS = ("set", "photo", "width", "source", "found box", "candidate", "second look", "hidden",
-           "head", "best ≥ 0.03", "label R/O/O'", "cause")  # fmt: skip
+COLUMNS = ("set", "photo", "width", "source", "found box", "candidate", "second look",
+           "looked again", "best ≥ 0.03", "label R/O/O'", "cause")  # fmt: skip
 
 
 def kind(origin: str) -> str:

@@ -118,8 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     batch.set_defaults(run=_batch)
 
     train = commands.add_parser(
-        "train", help="train one of our own models (age_gender, emotion, ethnicity, glasses, hair, "
-        "small_faces, smile) from the labelled data (needs the train extra: PyTorch)",
+        "train", help="train one of our own models (age_gender, emotion, ethnicity, fine_faces, "
+        "glasses, hair, smile) from the labelled data (needs the train extra: PyTorch)",
     )  # fmt: skip
     training.add_arguments(train)
     train.set_defaults(run=training.run)

@@ -21,8 +21,8 @@ textures cheaply; O-Net (48², ~0.4 ms) judges the rest. Chosen on the synthetic
   box regression puts the face (the square of that box), and kept with that box if O-Net then
   scores it ``FACE`` or more: BlazeFace's boxes of its weakest candidates are often off the face
   by a third of its size, as MTCNN's own cascade corrects its proposals;
-* one scoring ``LIKELY``..``SURE`` that R-Net stopped (under ``GATE``) gets the same O-Net
-  look (its box, then O-Net's moved box) all the same, if it lies in no face kept and fills
+* one scoring ``LIKELY``..``SURE`` that R-Net stopped (under ``GATE``, not under ``FLOOR``)
+  gets the same O-Net look (its box, then O-Net's moved box), if it lies in no face kept, fills
   less than ``PART`` of the photo. R-Net turns down turned heads that O-Net accepts: of the
   synthetic 2-MP faces the second look lost (seeds 11-13), 3 of the 5 R-Net stopped were
   profiles (yaw 39-68°) that O-Net scored 0.96-0.98. R-Net also turns down crops off a face,
@@ -58,6 +58,12 @@ UNSURE = 0.1  # the detector's lowest score worth a look
 SURE = 0.75
 SURE_ENOUGH = 0.9
 GATE = 0.3  # R-Net's score to go on to O-Net (but see LIKELY)
+# R-Net's score under which a stopped candidate gets no O-Net look all the same: on photos the
+# fine-pass net's candidates (``rosto.fine_faces``), of the 14.6 per synthetic 2-MP photo that
+# R-Net stopped (seeds 11-13), O-Net kept 2 turned faces (R-Net 0.03 and 0.28), half of them
+# scored under 0.02: without them a 2-MP photo sends O-Net 18 crops, not 35 (-7 ms of CPU),
+# the same faces found (seeds 11-13, AFW, real 2-MP mosaics).
+FLOOR = 0.02
 PART = 0.2  # share of the photo's area from which a box may be part of a face cropped tight
 FACE = 0.9  # O-Net's score to keep an unsure candidate
 LIKELY = 0.5  # the detector's score from which R-Net alone may keep a candidate, or not stop it
@@ -104,10 +110,13 @@ def run(model: str, image: np.ndarray, boxes: np.ndarray, side: int, crop: float
             np.concatenate([o[0] for o in outputs]))  # fmt: skip
 
 
-def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+           vetoable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Which candidates (boxes (K, 4) in the image's pixels, detector scores (K,)) are faces,
-    and their boxes: the detector's, or O-Net's where its second look moved the face."""
+    and their boxes: the detector's, or O-Net's where its second look moved the face. The
+    ``vetoable`` ones (K,) that R-Net would keep alone are kept unless O-Net vetoes them, as
+    fairly sure ones: the fine-pass net's (it scores name badges and emblems 0.7-0.8, which
+    R-Net takes for faces, 0.91, and O-Net does not, 0.002)."""
     boxes = boxes.copy()
     kept = scores >= SURE_ENOUGH
     fairly_sure = (scores >= SURE) & ~kept
@@ -116,9 +125,14 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray
     if (unsure | fairly_sure).any():
         rnet = np.zeros(len(boxes))
         rnet[unsure | fairly_sure] = run("mtcnn_rnet", image, boxes[unsure | fairly_sure], 24)[0]
-        kept |= (unsure | fairly_sure) & (scores >= LIKELY) & (rnet >= RNET_FACE)
+        by_rnet = (unsure | fairly_sure) & (scores >= LIKELY) & (rnet >= RNET_FACE)
+        if vetoable is not None:
+            fairly_sure |= by_rnet & vetoable
+            by_rnet &= ~vetoable
+        kept |= by_rnet
         fairly_sure &= ~kept
-        stopped = unsure & ~kept & (rnet < GATE) & (scores >= LIKELY)
+        unsure &= ~fairly_sure
+        stopped = unsure & ~kept & (rnet < GATE) & (rnet >= FLOOR) & (scores >= LIKELY)
         unsure &= ~kept & (rnet >= GATE)
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
@@ -173,17 +187,24 @@ def area_of(boxes: np.ndarray) -> np.ndarray:
     return sides[:, 0] * sides[:, 1]
 
 
-def hidden(pool: np.ndarray, looked: np.ndarray, kept: np.ndarray, faces: np.ndarray
-           ) -> np.ndarray:  # fmt: skip
+def held(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(N, M): whether each of the boxes lies inside each of the ``others`` that is at least
+    SWALLOWED times its area (faces do not nest: such a box is a part of the other's face)."""
+    inside = overlaps(boxes, others, of_smaller=True) > INSIDE
+    return inside & (area_of(others)[None, :] >= SWALLOWED * area_of(boxes)[:, None])
+
+
+def hidden(pool: np.ndarray, looked: np.ndarray, kept: np.ndarray, faces: np.ndarray,
+           around: bool = False) -> np.ndarray:  # fmt: skip
     """Indices of the pooled candidate boxes (P, 4) that a rejected candidate may have hidden
     from the second look: inside one of the ``looked`` boxes that was not ``kept`` and at least
-    SWALLOWED times their area, no second guess (IoU ≥ SAME) at any box looked at, and inside
-    none of the ``faces`` found."""
+    SWALLOWED times their area (or, ``around``, holding one and SWALLOWED times its area: the
+    fine-pass net's box on an eye of a large face outscores BlazeFace's of the whole face), no
+    second guess (IoU ≥ SAME) at any box looked at, and inside none of the ``faces`` found."""
     rejected = looked[~kept]
     if not len(pool) or not len(rejected):
         return np.zeros(0, dtype=int)
-    swallowed = overlaps(pool, rejected, of_smaller=True) > INSIDE
-    swallowed &= area_of(rejected)[None, :] >= SWALLOWED * area_of(pool)[:, None]
+    swallowed = held(rejected, pool).T if around else held(pool, rejected)
     candidate = swallowed.any(axis=1) & (overlaps(pool, looked).max(axis=1) < SAME)
     if len(faces):
         candidate &= overlaps(pool, faces, of_smaller=True).max(axis=1) <= INSIDE

@@ -50,8 +50,10 @@ def collage(images: list[np.ndarray], sizes: list[int], gap: int = 40) -> np.nda
 
 def without_second_look(runs: Counter) -> Counter:
     """Model runs of a request less the detector's second look (``rosto.verifier``), which
-    takes all of a photo's unsure candidates in one batch per net (O-Net twice where it moves
-    a box)."""
+    takes all of a photo's candidates in a bounded number of batches per net, however many:
+    R-Net's refinement of the fine-pass net's boxes, R-Net's look, O-Net's and its look at
+    the boxes it moves, the same for the candidates R-Net stopped, and one strict look (R-Net,
+    then O-Net) at each of the hidden and the containing candidates."""
     looks = {name: runs[name] for name in verifier.MODELS if name in runs}
-    assert all(count <= 2 for count in looks.values()), looks
+    assert looks.get("mtcnn_rnet", 0) <= 4 and looks.get("mtcnn_onet", 0) <= 6, looks
     return Counter({name: count for name, count in runs.items() if name not in looks})

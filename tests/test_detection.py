@@ -7,8 +7,6 @@ gives on the full-size portrait, moved and scaled with it.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import cv2
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from photos import mirror
 
 from bench.accuracy import iou
 from bench.detection_data import face_patch
-from rosto import detection, models, small_faces
+from rosto import detection, fine_faces, models, verifier
 
 TWO_MP = (1224, 1632)
 
@@ -82,25 +80,42 @@ def test_a_crowd_of_tiny_faces_is_found_without_false_ones(astronaut, grace_hopp
     assert max(hits) == 1 and len(found) == sum(hits)
 
 
-def test_the_small_face_head_alone_proposes_the_tiny_crowd(astronaut, grace_hopper):
-    """The head on the fine pass's stem features, its proposals through the strict second look
-    and nothing else (no BlazeFace candidate): every proposal it ranks first (``MOST``) is one
-    of the 49 faces of 18-26 px, and the look keeps them (all 20 with the shipped head)."""
+def test_the_fine_pass_net_decodes_a_peak_and_nothing():
+    """A map with no cell over the threshold gives no candidate (a faceless photo: a bare
+    wall); one peak gives its box, from the cell's centre, offset and size (log units), and
+    its neighbours' boxes weigh in by their scores."""
+    output = np.zeros((1, fine_faces.OUTPUTS, 20, 24), np.float32)
+    boxes, keypoints, scores = fine_faces.decode(output)
+    assert boxes.shape == (0, 4) and keypoints.shape == (0, 6, 2) and scores.shape == (0,)
+    output[0, 0, 5, 6] = 0.9  # cell centre (26, 22) in input pixels
+    output[0, 1, 5, 6] = 0.25  # centre 4 px to the right
+    output[0, 3:5, 5, 6] = np.log(2)  # 32 px wide and tall
+    boxes, keypoints, scores = fine_faces.decode(output)
+    assert np.allclose(boxes, [[14, 6, 46, 38]]) and np.allclose(scores, [0.9])
+    output[0, 0, 5, 7] = 0.3  # a neighbour under the peak, its box 4 px further right
+    output[0, 1, 5, 7] = 0.25
+    output[0, 3:5, 5, 7] = np.log(2)
+    boxes, _, _ = fine_faces.decode(output)
+    assert np.allclose(boxes, [[14 + 4 * 0.3 / 1.2, 6, 46 + 4 * 0.3 / 1.2, 38]])
+
+
+def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
+    """The fine-pass net on the photo at half size, nothing else: a candidate of its own at
+    IoU ≥ 0.4 on nearly every one of the 49 faces of 18-26 px, and its sure candidates
+    (``verifier.SURE_ENOUGH``, kept without a second look) are all faces."""
     canvas = faceless(TWO_MP)
     portraits = [astronaut, grace_hopper, mirror(astronaut), mirror(grace_hopper)]
     places = [(x, y) for y in range(100, 1100, 160) for x in range(100, 1500, 200)]
     boxes = [paste(canvas, portraits[k % 4], 18 + k % 5 * 2, at) for k, at in enumerate(places)]
-    scale, shape = detection.passes(*TWO_MP)[0]
-    small = detection.resized(canvas, scale)
-    ratio = np.divide(small.shape[1::-1], canvas.shape[1::-1])
-    proposed, keypoints, scores = small_faces.proposals(detection.stem_features(small, shape))
-    assert len(proposed) == small_faces.MOST
-    assert all(max(iou(p / np.tile(ratio, 2), box) for box in boxes) >= 0.4 for p in proposed)
-    found = detection.confirmed(canvas, [], None, (proposed / np.tile(ratio, 2), keypoints / ratio,
-                                                   scores))  # fmt: skip
-    hits = matched(found, boxes)
-    assert sum(n >= 1 for n in hits) >= small_faces.MOST - 3
-    assert max(hits) == 1 and len(found) == sum(hits)
+    assert detection.uses_net(*TWO_MP)
+    scale = fine_faces.scale_for(*TWO_MP)
+    found, keypoints, scores = fine_faces.detections(detection.resized(canvas, scale))
+    found /= scale
+    hits = [max(iou(f, box) for f in found) >= 0.4 for box in boxes]
+    assert sum(hits) >= 45
+    sure = found[scores >= verifier.SURE_ENOUGH]
+    assert all(max(iou(f, box) for box in boxes) >= 0.4 for f in sure)
+    assert keypoints.shape == (len(found), 6, 2)
 
 
 def test_the_old_single_pass_missed_them(crowd):
@@ -109,11 +124,18 @@ def test_the_old_single_pass_missed_them(crowd):
     assert sum(matched(detection.detect_once(canvas), boxes)) <= 1
 
 
-def test_a_large_face_seen_by_both_passes_is_one_face(astronaut):
+@pytest.mark.parametrize("width", [100, 480])
+def test_a_large_face_seen_by_both_passes_is_one_face(astronaut, width):
+    """A face the fine-pass net and BlazeFace's coarse pass both see (100 px), or BlazeFace
+    alone (480 px: its 0.3 pass sees it wider than ``CLOSE``, so the 256² thumbnail runs too
+    and its box answers)."""
     canvas = faceless(TWO_MP)
-    box = paste(canvas, astronaut, 420, (500, 200))
-    assert len(detection.passes(*TWO_MP)) == 2
+    box = paste(canvas, astronaut, width, (500, 200))
+    assert detection.uses_net(*TWO_MP)
+    before = models.run_counts["blazeface"]
     found = detection.detect(canvas)
+    scale, _ = detection.blazeface_plan(*TWO_MP)
+    assert models.run_counts["blazeface"] - before == (2 if width * scale > detection.CLOSE else 1)
     assert len(found) == 1
     assert iou(found[0].box, box) >= 0.5
 
@@ -123,94 +145,44 @@ def test_a_large_faceless_photo_has_no_face():
 
 
 def input_pixels(shape: tuple[int, int]) -> tuple[int, int]:
-    """The detector's input pixels for a photo of ``shape``: in all, and in its largest input."""
-    inputs = [
-        rows * cols
-        for _, tiled in detection.passes(*shape)
-        for (_, rows), (_, cols) in detection.tiles(tiled)
-    ]
+    """The detectors' input pixels for a photo of ``shape``: in all, and in the largest input."""
+    _, (rows, cols) = detection.blazeface_plan(*shape)
+    inputs = [rows * cols]
+    if detection.uses_net(*shape):
+        scale = fine_faces.scale_for(*shape)
+        inputs.append(round(shape[0] * scale) * round(shape[1] * scale))
     return sum(inputs), max(inputs)
 
 
 def test_cost_grows_with_the_photo_and_is_capped():
     (vga, _), (two_mp, _), (twelve_mp, _) = map(input_pixels, [(480, 640), TWO_MP, (3000, 4000)])
-    assert len(detection.passes(480, 640)) == 1
+    assert detection.uses_net(480, 640)
+    assert not detection.uses_net(375, 500)
     assert vga < 0.4 * 480 * 640
-    assert 4 * vga < two_mp <= twelve_mp <= 1.7 * detection.MAX_PIXELS
+    assert 4 * vga < two_mp <= twelve_mp <= 1.6 * fine_faces.MAX_PIXELS
 
 
 @pytest.mark.parametrize("shape", [TWO_MP, (3000, 4000), (4000, 3000), (2000, 12000), (40, 9000)])
-def test_no_input_is_larger_than_one_tile(shape):
-    """The fine pass's activations are those of one tile, however large or long the photo
-    (strips are at least three overlaps high, so a wide one may pass the budget a little)."""
+def test_no_input_is_larger_than_its_cap(shape):
+    """The activations are bounded however large or long the photo: the net's input and each
+    BlazeFace pass's are capped."""
     _, largest = input_pixels(shape)
-    assert largest <= 1.2 * detection.TILE_PIXELS
+    assert largest <= max(fine_faces.MAX_PIXELS, detection.ONE_PASS)
 
 
-def test_the_stem_then_the_trunk_are_the_whole_detector(astronaut):
-    batch = detection.network_input(cv2.resize(astronaut, (320, 256)), (256, 320))
-    (features,) = models.run(detection.STEM, batch)
-    split = models.run(detection.TRUNK, features)
-    for part, whole in zip(split, models.run(detection.DETECTOR.model, batch), strict=True):
-        np.testing.assert_allclose(part, whole, rtol=0, atol=1e-4)
-
-
-@pytest.mark.parametrize("shape", [(736, 992), (96, 2624)])
-def test_the_stem_in_pieces_is_the_stem_over_the_whole_input(shape, monkeypatch):
-    """Pieces run with their margin join into exactly the features of one run over the whole
-    input (small pieces here, so there are several along each side)."""
-    monkeypatch.setattr(detection, "STEM_PIXELS", 96 * 256)
-    monkeypatch.setattr(detection, "TILE_WIDTH", 1024)
-    small = cv2.resize(faceless(TWO_MP), (shape[1] - 7, shape[0] - 5))  # padded like a pass's
-    (whole,) = models.run(detection.STEM, detection.network_input(small, shape))
-    np.testing.assert_array_equal(detection.stem_features(small, shape), whole)
-
-
-def test_spans_cover_the_side_and_overlap():
-    for length in range(32, 3000, 32):
-        spans = detection.spans(length, 384)
-        assert spans[0][0] == 0 and sum(spans[-1]) == length
-        for (start, size), (following, _) in pairwise(spans):
-            assert start % 32 == 0 and size % 32 == 0
-            assert start + size - following >= detection.OVERLAP
-
-
-def test_faces_across_tile_seams_are_found_once(astronaut, grace_hopper):
-    """Faces of every size, centred on the seams between the fine pass's tiles: each is found
-    once, whole (by the tile that holds it, or by the coarser pass when it is too wide)."""
-    canvas = faceless(TWO_MP)
-    (scale, shape), _ = detection.passes(*TWO_MP)
-    tiles = detection.tiles(shape)
-    rows = [row for row, _ in tiles]
-    assert len(rows) >= 3 and len({column for _, column in tiles}) == 1
-    seams = [(start + size + following) / 2 / scale
-             for (start, size), (following, _) in pairwise(rows)]  # fmt: skip
-    faces = [
-        (astronaut, 28, 150, seams[0]),
-        (grace_hopper, 60, 500, seams[1]),
-        (mirror(astronaut), 110, 900, seams[0]),
-        (mirror(grace_hopper), 170, 1350, seams[1]),  # wider than the overlap: the next pass's
-    ]
-    boxes = []
-    for portrait, width, x, y in faces:
-        (face,) = detection.detect(portrait)
-        _, _, placed = face_patch(portrait, face.box, width)
-        centre = (placed[:2] + placed[2:]) / 2  # of the face in its patch
-        boxes.append(paste(canvas, portrait, width, (round(x - centre[0]), round(y - centre[1]))))
-    found = detection.detect(canvas)
-    assert matched(found, boxes) == [1] * len(boxes)
-    assert len(found) == len(boxes)
-
-
-def test_a_small_photo_runs_the_detector_once(astronaut):
-    photo = cv2.resize(astronaut, (640, 480))
+@pytest.mark.parametrize("shape", [(480, 640), (375, 500)])
+def test_a_photo_runs_each_detector_once(astronaut, shape):
+    """640×480: the fine-pass net and BlazeFace's coarser pass once each; 500×375: BlazeFace's
+    fine pass alone. The second look's nets take the candidates in one batch each: R-Net's
+    refinement of the net's boxes, the look, and once more those a rejected candidate hid."""
+    photo = cv2.resize(astronaut, shape[::-1])
     before = models.run_counts.copy()
     assert len(detection.detect(photo)) == 1
     runs = models.run_counts - before
-    assert runs["blazeface"] == 1  # the whole net at once: no small-face head on one strip
-    # the second look's nets take its candidates in one batch each, and once more those that a
-    # rejected candidate hid (one here, in the lower left)
-    assert set(runs) <= {"blazeface", "mtcnn_rnet", "mtcnn_onet"} and max(runs.values()) <= 2
+    net = detection.uses_net(*shape)
+    assert runs["blazeface"] == 1 and runs["fine_faces"] == net
+    assert set(runs) <= {"blazeface", "fine_faces", "mtcnn_rnet", "mtcnn_onet"}
+    assert max(runs.values()) <= 2 + net
 
 
 def test_shrunk_group_photos_keep_their_faces(shared_data):

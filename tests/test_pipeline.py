@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from photos import collage, mirror, without_second_look
 
-from rosto import models
+from rosto import detection, models
 from rosto.analysis import Analysis, set_compute_ahead
 from rosto.config import Settings
 from rosto.errors import RostoError
@@ -119,7 +119,8 @@ def test_bounds_only_runs_no_attribute_model(astronaut):
     before = models.run_counts.copy()
     analyze(astronaut, ["bounds"])
     ran = without_second_look(models.run_counts - before)
-    assert set(ran) == {"blazeface"}
+    assert detection.uses_net(*astronaut.shape[:2])  # 512², its fine pass 320² padded
+    assert set(ran) == {"blazeface", "fine_faces"}
 
 
 def test_each_model_runs_once_per_request_for_all_faces(astronaut):
@@ -128,8 +129,10 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
     faces = analyze(photo, ["age", "gender", "emotion", "smile", "landmarks", "pose"])
     assert len(faces) == 2
     ran = without_second_look(models.run_counts - before)
+    assert detection.uses_net(*photo.shape[:2])
     assert ran == {
         "blazeface": 1,
+        "fine_faces": 1,
         "face_landmark_68": 1,
         "age_gender": 1,
         "expression": 1,

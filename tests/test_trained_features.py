@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from photos import collage, without_second_look
 
-from rosto import models
+from rosto import detection, models
 from rosto.features import hair
 from rosto.pipeline import analyze
 from rosto.training import data
@@ -75,8 +75,9 @@ def test_each_new_model_runs_once_for_all_faces(astronaut, grace_hopper):
     faces = analyze(photo, ["ethnicity", "glasses", "hair"])
     assert len(faces) == 2
     ran = without_second_look(models.run_counts - before)
-    assert ran == {"blazeface": 1, "face_landmark_68": 1, "face_recognition": 1, "ethnicity": 1,
-                   "glasses": 1, "hair": 1}  # fmt: skip
+    assert detection.uses_net(*photo.shape[:2])
+    assert ran == {"blazeface": 1, "fine_faces": 1, "face_landmark_68": 1, "face_recognition": 1,
+                   "ethnicity": 1, "glasses": 1, "hair": 1}  # fmt: skip
 
 
 @pytest.mark.parametrize("face_area", [80.0 * 80.0, 0.0])  # 0: a degenerate box

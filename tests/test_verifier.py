@@ -16,8 +16,9 @@ from tools.sources import CACHE, SOURCES
 
 
 def small_face_photo(portrait: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The portrait shrunk so its detector box is ``width`` px wide, and that box."""
-    (face,) = detection.detect(portrait)
+    """The portrait shrunk so its BlazeFace box is ``width`` px wide, and that box (the single
+    256² pass's: the candidates the verifier's rules were chosen on)."""
+    (face,) = detection.detect_once(portrait)
     scale = width / (face.box[2] - face.box[0])
     small = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return small, face.box * scale

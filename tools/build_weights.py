@@ -19,8 +19,8 @@ from tools.sources import ROOT, SOURCES, archive, fetch, sha256
 
 # ONNX stems copied into rosto/weights (the pipeline's models; the lead keeps this list)
 SHIPPED: list[str] = [
-    "blazeface", "blazeface_stem", "blazeface_trunk", "age_gender", "face_expression",
-    "face_landmark_68", "emotion", "face_recognition", "mtcnn_rnet", "mtcnn_onet",
+    "blazeface", "age_gender", "face_expression", "face_landmark_68", "emotion",
+    "face_recognition", "mtcnn_rnet", "mtcnn_onet",
 ]  # fmt: skip
 
 BUILD = ROOT / "build" / "models"

@@ -1,5 +1,5 @@
 """Training of Rosto's own models (age and gender, emotion head, ethnicity, glasses, hair,
-the small-face head, smile).
+the fine-pass face detector, smile).
 
 ``python -m rosto.training MODEL --data ../shared/data`` reproduces a shipped ONNX file from
 the data with a fixed seed. Training needs PyTorch (the ``train`` extra); serving never
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS = ("age_gender", "emotion", "ethnicity", "glasses", "hair", "small_faces", "smile")
+MODELS = ("age_gender", "emotion", "ethnicity", "fine_faces", "glasses", "hair", "smile")
 
 
 class TorchMissingError(RuntimeError):

@@ -1,4 +1,5 @@
-"""``python -m rosto.training MODEL [--data DIR] [--out DIR] [--fresh]``: train one model.
+"""``python -m rosto.training MODEL [--data DIR] [--out DIR] [--fresh] [--tune-from ONNX]``: train
+one model.
 
 The same command is ``rosto train``; both parse with ``add_arguments`` and run ``run``.
 """
@@ -20,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="the labelled data folder")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the ONNX goes")
     parser.add_argument("--fresh", action="store_true", help="recompute the cached faces")
+    parser.add_argument("--tune-from", type=Path, default=None, metavar="ONNX",
+                        help="fine_faces only: skip the base training, run the fine-tuning "
+                        "stages from this exported graph")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +36,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"error: no data folder at {args.data} (see --data)", file=sys.stderr)
         return 2
+    options = {"fresh": args.fresh}
+    if args.tune_from is not None:
+        if args.model != "fine_faces" or not args.tune_from.is_file():
+            print("error: --tune-from needs fine_faces and an ONNX file", file=sys.stderr)
+            return 2
+        options["start"] = args.tune_from
     recipe = importlib.import_module(f"rosto.training.{args.model}")
-    print(recipe.train(args.data, args.out, fresh=args.fresh))
+    print(recipe.train(args.data, args.out, **options))
     return 0
 
 

@@ -27,10 +27,6 @@ class ModelInfo:
     # Fully convolutional: the ONNX input takes any height and width (multiples of the
     # coarsest stride), so one pass can cover a whole large photo (``rosto.detection``).
     any_size: bool = False
-    # A tensor where the graph is also cut in two, written as ``<name>_stem`` (input → it) and
-    # ``<name>_trunk`` (it → outputs): the detector computes the costly early layers of a large
-    # input tile by tile with a narrow margin, then the rest (``rosto.detection``).
-    split_at: str = ""
     # Identity 1×1 convolutions on the shortcuts, so ONNX Runtime fuses the residual Adds
     # (``tfjs_graph.blocked_shortcuts``): exact, fewer passes over memory.
     blocked_shortcuts: bool = False
@@ -65,9 +61,6 @@ MODELS: dict[str, ModelInfo] = {
         _BLAZEFACE + "; the input takes any height and width that are multiples of 32 (the "
         "anchor grids then have height/16 × width/16 and height/32 × width/32 cells)",
         any_size=True,
-        # after the first block at a quarter of the input's resolution (24 channels): ~75% of
-        # the work is before it, in the layers at half resolution
-        split_at="StatefulPartitionedCall/functional_1/re_lu_7/Relu",
         blocked_shortcuts=True,
     ),
     "blazeface-front": ModelInfo(128, 128, 3, 1 / 127.5, -1, _MEDIAPIPE_NORM, _BLAZEFACE),

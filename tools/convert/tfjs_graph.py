@@ -669,25 +669,9 @@ def any_size(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def split(model: onnx.ModelProto, at: str) -> tuple[onnx.ModelProto, onnx.ModelProto]:
-    """The graph cut at tensor ``at``: the stem (input → ``at``) and the trunk (``at`` →
-    outputs). Run one after the other they compute exactly what the whole graph does."""
-    extractor = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model))
-    stem = extractor.extract_model([i.name for i in model.graph.input], [at])
-    trunk = extractor.extract_model([at], [o.name for o in model.graph.output])
-    for part, role in ((stem, "stem: input to " + at), (trunk, "trunk: " + at + " to outputs")):
-        del part.graph.value_info[:]
-        part.producer_name = model.producer_name
-        props = {p.key: p.value for p in model.metadata_props}
-        helper.set_model_props(part, {**props, "part": role})
-        onnx.checker.check_model(part, full_check=True)
-    return stem, trunk
-
-
-def blocked_shortcuts(model: onnx.ModelProto, from_input: bool = False) -> onnx.ModelProto:
+def blocked_shortcuts(model: onnx.ModelProto) -> onnx.ModelProto:
     """The same graph with an identity 1×1 convolution after each MaxPool shortcut (and in place
-    of the zero channel Pad after it: identity above, zeros below), and after the input where
-    ``from_input`` (a trunk, whose input is also a block's shortcut).
+    of the zero channel Pad after it: identity above, zeros below).
 
     ONNX Runtime's x86 kernels run convolutions in a channel-blocked layout (NCHWc: 8 channels a
     block with AVX2, 16 with AVX-512) and fuse a residual Add and its Relu into the convolution
@@ -738,10 +722,6 @@ def blocked_shortcuts(model: onnx.ModelProto, from_input: bool = False) -> onnx.
             renamed[pooled] = out
         after[node.name] = conv
     nodes = []
-    if from_input:
-        source = graph.input[0].name
-        conv, renamed[source] = identity(source, channels[source], "input")
-        nodes.append(conv)
     for node in graph.node:
         if node.name in dropped:
             continue
@@ -784,17 +764,12 @@ def convert(package_dir: Path, out_dir: Path, names: list[str] | None = None) ->
         model = convert_graph(graph, info.metadata(source))
         if info.any_size:
             model = any_size(model)
-        parts = split(model, info.split_at) if info.split_at else ()
         if info.blocked_shortcuts:
             model = blocked_shortcuts(model)
-            parts = tuple(blocked_shortcuts(part, from_input=k > 0) for k, part in enumerate(parts))
         check_runs(model)
         path = out_dir / f"{name.replace('-', '_')}.onnx"
         path.write_bytes(model.SerializeToString())
         paths.append(path)
-        for part, suffix in zip(parts, ("stem", "trunk"), strict=False):
-            paths.append(path.with_stem(f"{path.stem}_{suffix}"))
-            paths[-1].write_bytes(part.SerializeToString())
     return paths
 
 

@@ -1,0 +1,103 @@
+"""The fine pass of large photos: a small face detector trained here, on the photo at half size.
+
+BlazeFace's fine pass over a 2-MP photo (its input 0.6 of the photo, in strips) cost ~125 ms of
+CPU, three quarters of its detection, in the first layers of a network built for 128-256 px
+faces. Faces up to ~110 px of a large photo need far less: ``rosto train fine_faces`` trains a
+fully convolutional net here (a stride-2 convolution, depthwise-separable blocks at strides 2
+and 4, a stride-8 branch for context added back at stride 4) that reads the photo shrunk by
+``SCALE`` (area averaging at exactly a half is a fast path of OpenCV) and gives per stride-4
+cell a face probability, its box (centre offset in units of ``UNIT`` and log size) and
+its six keypoints (offsets in units of the face's width). Its candidates are the local maxima
+of the score; the detector pools them with its coarse BlazeFace pass's (the faces wider than
+this net was trained for) and hands them to the verifier like BlazeFace's own.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from rosto import models
+
+MODEL = "fine_faces"
+SCALE = 0.5  # of the photo: a 20 px face is 10 px in the net's input
+MAX_PIXELS = 520_000  # of the net's input: a larger photo is shrunk more (2 MP at SCALE)
+STRIDE = 4  # of the output cells, input pixels
+MULTIPLE = 8  # the input's sides are padded to a multiple of the coarsest stride
+UNIT = 16.0  # input pixels: box offsets are in these units, sizes are log(size / UNIT)
+KEYPOINTS = 6
+OUTPUTS = 1 + 4 + 2 * KEYPOINTS  # score, box, keypoints
+WIDTHS = (5.0, 60.0)  # face widths (detector box) the net was trained on, input pixels
+# Input pixels under which a refined box is no face the detector answers for (14 px of a 2-MP
+# photo; faces are looked for down to 20 px): a 13 px button on Grace Hopper's jacket passed
+# R-Net (0.87) and O-Net's veto (0.24). At 8 (16 px), 4 more of the real 2-MP mosaics' faces
+# (6,474 → 6,470) and one of held-out seed 13's were lost.
+SMALLEST = 7.0
+# A cell's score from which it is a candidate. From 0.4, a synthetic 2-MP photo took ~6 ms
+# more (47 R-Net crops of candidates, not 29) for one face more of held-out seed 13 and 5 more
+# of the 6,578 faces of the real 2-MP mosaics; from 0.3, 181 R-Net crops, not 106, for one
+# 640×480 face more.
+THRESHOLD = 0.5
+# Candidates per photo at most, best first, so the verifier's cost stays bounded; a crowd can
+# hold many faces: at 100, the 2-MP mosaics of 36-64 real photos lost 11 faces, at 50, 132.
+MOST = 300
+# The net's scores mapped onto BlazeFace's (piecewise linear between these points), where the
+# verifier's rules were chosen (``rosto.verifier``): textures score higher here than there.
+CALIBRATION = ((0.0, 0.85, 0.97, 1.0), (0.0, 0.745, 0.8, 1.0))
+
+
+def scale_for(height: int, width: int) -> float:
+    """The photo's scale for the net's input: SCALE, or less where that exceeds MAX_PIXELS."""
+    return min(SCALE, (MAX_PIXELS / (height * width)) ** 0.5)
+
+
+def net_input(small: np.ndarray) -> np.ndarray:
+    """(1, 3, H, W) float32 in -1..1 of the uint8 image, padded with -1 (black) to multiples
+    of MULTIPLE at the bottom and right."""
+    height, width = small.shape[:2]
+    shape = (-(-height // MULTIPLE) * MULTIPLE, -(-width // MULTIPLE) * MULTIPLE)
+    batch = np.full((1, 3, *shape), -1.0, dtype=np.float32)
+    view = batch[0, :, :height, :width]
+    np.multiply(small.transpose(2, 0, 1), np.float32(1 / 127.5), out=view)
+    view -= 1.0
+    return batch
+
+
+def decode(output: np.ndarray, threshold: float = THRESHOLD
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Boxes (K, 4), keypoints (K, 6, 2) in input pixels and scores (K,) of the net's output
+    (1, OUTPUTS, H, W): the cells scoring ``threshold`` or more that score highest among their
+    3×3 neighbours, at most MOST, best first. Each one's box and keypoints are the mean of
+    those its 3×3 neighbours give, weighted by their scores (on the synthetic 2-MP photos of
+    seeds 11 and 12, 5 more of 318 faces had a candidate at IoU ≥ 0.4 than with the peak's own);
+    computed at the peaks' neighbours only (filtering every plane of the map cost 2.6 ms of a
+    2-MP photo's CPU)."""
+    score = output[0, 0]
+    peak = (score >= threshold) & (score >= cv2.dilate(score, np.ones((3, 3), np.uint8)))
+    rows, cols = np.nonzero(peak)
+    order = np.argsort(-score[rows, cols], kind="stable")[:MOST]
+    rows, cols = rows[order], cols[order]
+    height, width = score.shape
+    dy, dx = np.divmod(np.arange(9), 3)
+    ys, xs = rows[:, None] + dy - 1, cols[:, None] + dx - 1  # (K, 9) neighbours
+    weight = score[ys.clip(0, height - 1), xs.clip(0, width - 1)]
+    weight = weight * ((ys >= 0) & (ys < height) & (xs >= 0) & (xs < width))
+    raw = output[0, 1:][:, ys.clip(0, height - 1), xs.clip(0, width - 1)]  # (16, K, 9)
+    cells = np.stack([(xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE])  # (x, y)
+    centre = cells + raw[0:2] * UNIT
+    size = np.exp(np.clip(raw[2:4], -5, 5)) * UNIT
+    points = cells[None] + raw[4:].reshape(KEYPOINTS, 2, *ys.shape) * size[None, :1]
+    located = np.concatenate([centre - size / 2, centre + size / 2,
+                              points.reshape(2 * KEYPOINTS, *ys.shape)])  # fmt: skip
+    mean = ((located * weight).sum(axis=2) / weight.sum(axis=1)).T
+    return mean[:, :4], mean[:, 4:].reshape(-1, KEYPOINTS, 2), score[rows, cols]
+
+
+def detections(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes, keypoints and scores (``CALIBRATION``) of the faces the net finds in the already
+    shrunk photo, in its pixels; none wider than it was trained for (its boxes of wider faces
+    are loose, and outscored BlazeFace's good ones of them in the merge)."""
+    (output,) = models.run(MODEL, net_input(small))
+    boxes, keypoints, scores = decode(output)
+    trained = boxes[:, 2] - boxes[:, 0] <= WIDTHS[1]
+    return boxes[trained], keypoints[trained], np.interp(scores[trained], *CALIBRATION)
