@@ -57,10 +57,10 @@ class Watch:
         }
         confirmed, look_again, decode, net_decode = self.saved.values()
 
-        def watched_confirmed(image, faces, pool=None, around=False):
+        def watched_confirmed(image, faces, pool=None, **kwargs):
             if pool is not None and self.pool is None:
                 self.faces, self.pool = faces, pool
-            return confirmed(image, faces, pool, around)
+            return confirmed(image, faces, pool, **kwargs)
 
         def watched_look_again(image, boxes, tiers=verifier.STRICT):
             kept = look_again(image, boxes, tiers)

@@ -298,8 +298,12 @@ def detect_all(image: np.ndarray) -> list[Face]:
     pool = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
     order = nms(pool[0], pool[2], NMS_OVERLAP)
     faces = faces_at(pool, order)
-    from_net = np.array(order, dtype=int) < len(found[0][0]) if net else None
-    return confirmed(image, faces, pool, around=net, vetoable=from_net)
+    if not net:
+        return confirmed(image, faces, pool)
+    from_net = np.array(order, dtype=int) < len(found[0][0])
+    weak = from_net & (pool[2][order] < np.interp(fine_faces.THRESHOLD, *fine_faces.CALIBRATION))
+    gates = np.where(weak, verifier.RNET_FACE, verifier.GATE)
+    return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates)
 
 
 # R-Net's regressed box is MTCNN's, a third taller than wide; its square, shrunk by the
@@ -343,10 +347,11 @@ CONTAINER_SCORE = 0.1
 
 
 def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None,
-              around: bool = False, vetoable: np.ndarray | None = None
-              ) -> list[Face]:  # fmt: skip
+              around: bool = False, vetoable: np.ndarray | None = None,
+              gates: np.ndarray | float = verifier.GATE) -> list[Face]:  # fmt: skip
     """The faces the detector is sure of, and the unsure ones that a second look confirms
-    (``rosto.verifier``; O-Net may veto the ``vetoable`` ones R-Net keeps), then those of the
+    (``rosto.verifier``; O-Net may veto the ``vetoable`` ones R-Net keeps; ``gates``: R-Net's
+    score from which each goes on to O-Net), then those of the
     ``pool`` of every pass's candidates that a rejected one had hidden (``verifier.hidden``;
     ``around``: or held, and those that hold a kept face, ``containers``), with a stricter
     look; a kept face inside a kept container is a part of it. A face whose box the second
@@ -357,7 +362,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     boxes = np.array([f.box for f in faces]).reshape(-1, 4)
     scores = np.array([f.score for f in faces])
     keypoints = np.array([f.keypoints for f in faces]).reshape(-1, 6, 2)
-    kept, moved = verifier.verify(image, boxes, scores, vetoable)
+    kept, moved = verifier.verify(image, boxes, scores, vetoable, gates)
 
     def look_again(which: np.ndarray) -> np.ndarray:
         """Add the ``which`` of the pooled candidates (one per overlapping group), kept if the

@@ -111,12 +111,14 @@ def run(model: str, image: np.ndarray, boxes: np.ndarray, side: int, crop: float
 
 
 def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-           vetoable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+           vetoable: np.ndarray | None = None, gates: np.ndarray | float = GATE
+           ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Which candidates (boxes (K, 4) in the image's pixels, detector scores (K,)) are faces,
     and their boxes: the detector's, or O-Net's where its second look moved the face. The
     ``vetoable`` ones (K,) that R-Net would keep alone are kept unless O-Net vetoes them, as
     fairly sure ones: the fine-pass net's (it scores name badges and emblems 0.7-0.8, which
-    R-Net takes for faces, 0.91, and O-Net does not, 0.002)."""
+    R-Net takes for faces, 0.91, and O-Net does not, 0.002). ``gates``: R-Net's score from
+    which each unsure candidate goes on to O-Net (``GATE``; higher for the net's weakest)."""
     boxes = boxes.copy()
     kept = scores >= SURE_ENOUGH
     fairly_sure = (scores >= SURE) & ~kept
@@ -133,7 +135,7 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
         fairly_sure &= ~kept
         unsure &= ~fairly_sure
         stopped = unsure & ~kept & (rnet < GATE) & (rnet >= FLOOR) & (scores >= LIKELY)
-        unsure &= ~kept & (rnet >= GATE)
+        unsure &= ~kept & (rnet >= gates)
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
         onet_look(image, boxes, kept, looked, np.where(fairly_sure[looked], VETO, FACE),

@@ -99,6 +99,20 @@ def test_the_fine_pass_net_decodes_a_peak_and_nothing():
     assert np.allclose(boxes, [[14 + 4 * 0.3 / 1.2, 6, 46 + 4 * 0.3 / 1.2, 38]])
 
 
+def test_weak_net_candidates_are_taken_while_the_extra_budget_lasts():
+    """Peaks under THRESHOLD but from LOW are candidates too, the best EXTRA of them; sure
+    ones all are (up to MOST)."""
+    output = np.zeros((1, fine_faces.OUTPUTS, 40, 40), np.float32)
+    weak = np.linspace(fine_faces.LOW, fine_faces.THRESHOLD - 0.01, fine_faces.EXTRA + 5)
+    for k, value in enumerate(weak):  # peaks 3 cells apart: none is another's neighbour
+        output[0, 0, 3 * (k // 10) + 1, 3 * (k % 10) + 1] = value
+    output[0, 0, 30, 30] = fine_faces.THRESHOLD + 0.1
+    output[0, 0, 30, 35] = fine_faces.LOW - 0.01
+    _, _, scores = fine_faces.decode(output)
+    assert len(scores) == 1 + fine_faces.EXTRA
+    assert np.allclose(scores, [fine_faces.THRESHOLD + 0.1, *weak[::-1][: fine_faces.EXTRA]])
+
+
 def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
     """The fine-pass net on the photo at half size, nothing else: a candidate of its own at
     IoU ≥ 0.4 on nearly every one of the 49 faces of 18-26 px, and its sure candidates
