@@ -1,0 +1,95 @@
+"""Real faces kept when a photo becomes one of many in a large one: 2-MP mosaics of dev photos.
+
+The synthetic sets of ``bench.detection`` paste HELEN and AFLW faces; users send real group
+photos. Here the dev photos (UTKFace, the glasses set, the hair set, GENKI-4K's dev fifth) are
+shrunk into the cells of 6×6 and 8×8 grids on 1632×1224 canvases (every second block of 36 or
+64 photos), so their faces become 10-200 px faces of a 2-MP photo, and the shipped detector
+runs on each mosaic. The truth is what the same detector finds in each photo at its own size
+(nearly all of them are under 640×480, where BlazeFace's fine pass runs), scaled into its cell:
+a face counts as found at IoU ≥ 0.4; a box matching no such face is counted "extra" (a false
+detection, a face found only in the mosaic, or a box of another shape).
+
+    python -m bench.detection_mosaics [--json bench/results/detection_mosaics.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench import datasets
+from bench.accuracy import iou
+from bench.detection import boxes_of
+from rosto import detection
+
+HEIGHT, WIDTH = 1224, 1632
+GRIDS = (6, 8)
+MATCH_IOU = 0.4
+
+
+def photos() -> list[Path]:
+    """The dev photos the mosaics are made of, in a fixed order."""
+    paths = [path for path, _ in datasets.utkface_dev()]
+    paths += [path for path, _ in datasets.glasses_dev()]
+    paths += [path for path, _, _ in datasets.hair_dev()]
+    paths += [path for path, _, _ in datasets.smile_dev() if "genki" in str(path)]
+    return paths
+
+
+def mosaic(paths: list[Path], grid: int) -> tuple[np.ndarray, list[tuple[Path, int, int, float]]]:
+    """The photos shrunk into a grid² of cells of one canvas, and where each went (path, left,
+    top, scale)."""
+    canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    cell_h, cell_w = HEIGHT // grid, WIDTH // grid
+    placed = []
+    for k, path in enumerate(paths):
+        image = datasets.load(path)
+        scale = min(cell_h / image.shape[0], cell_w / image.shape[1])
+        size = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        top, left = (k // grid) * cell_h, (k % grid) * cell_w
+        canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+        placed.append((path, left, top, scale))
+    return canvas, placed
+
+
+def run() -> dict:
+    paths = photos()
+    own = {path: boxes_of(detection.detect(datasets.load(path))) for path in paths}
+    found = extra = total = count = 0
+    for grid in GRIDS:
+        block = grid * grid
+        for start in range(0, len(paths) - block + 1, 2 * block):
+            canvas, placed = mosaic(paths[start : start + block], grid)
+            truth = [box * scale + [left, top, left, top]
+                     for path, left, top, scale in placed for box in own[path]]  # fmt: skip
+            boxes = boxes_of(detection.detect(canvas))
+            hit = set()
+            for box in boxes:
+                overlaps = [iou(box, face) for face in truth]
+                if overlaps and max(overlaps) >= MATCH_IOU:
+                    hit.add(int(np.argmax(overlaps)))
+                else:
+                    extra += 1
+            found += len(hit)
+            total += len(truth)
+            count += 1
+    return {"mosaics": count, "faces": total, "found": found, "recall": found / max(total, 1),
+            "extra boxes": extra}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=Path("bench/results/detection_mosaics.json"))
+    args = parser.parse_args()
+    result = run()
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
