@@ -196,6 +196,11 @@ def faces_of(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> li
     return faces_at((boxes, keypoints, scores), nms(boxes, scores, NMS_OVERLAP))
 
 
+def subset(detections: Detections, which: np.ndarray) -> Detections:
+    """The boxes, keypoints and scores of the ``which`` detections (a mask or indices)."""
+    return tuple(part[which] for part in detections)
+
+
 def faces_at(detections: Detections, indices: list[int]) -> list[Face]:
     """The faces of these detections' ``indices``."""
     boxes, keypoints, scores = detections
@@ -273,36 +278,33 @@ def detect_all(image: np.ndarray) -> list[Face]:
     if net:
         previous = fine_faces.scale_for(height, width)
         small = resized(image, previous)
-        boxes, keypoints, scores = refined(image, in_photo(fine_faces.detections(small),
-                                                           ratio_of(small, image)))  # fmt: skip
-        widths = (boxes[:, 2] - boxes[:, 0]) * previous
-        trained = (widths >= fine_faces.SMALLEST) & (widths <= fine_faces.WIDTHS[1])
-        found.append((boxes[trained], keypoints[trained], scores[trained]))
+        candidates = refined(image, in_photo(fine_faces.detections(small), ratio_of(small, image)))
+        widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous
+        found.append(subset(candidates, (widths >= fine_faces.SMALLEST)
+                            & (widths <= fine_faces.WIDTHS[1])))  # fmt: skip
     scale, shape = blazeface_plan(height, width)
-    close = False
-    while True:
-        small = resized(small, scale / previous)
-        boxes, keypoints, scores = blazeface_pass(small, shape)
-        if net:  # the net's faces: BlazeFace's boxes of faces this small are loose
-            widths = boxes[:, 2] - boxes[:, 0]
-            keep = widths >= NARROWEST
-            wide = widths > CLOSE
-            if not close and (close := bool((scores[keep & wide] >= verifier.LIKELY).any())):
-                keep &= ~wide
-            boxes, keypoints, scores = boxes[keep], keypoints[keep], scores[keep]
-        found.append(in_photo((boxes, keypoints, scores), ratio_of(small, image)))
-        if not close or len(found) == 3:
-            break
-        previous = scale
-        scale, shape = thumbnail(height, width)
+    small = resized(small, scale / previous)
+    candidates = blazeface_pass(small, shape)
+    if not net:
+        found.append(in_photo(candidates, ratio_of(small, image)))
+    else:  # the net's faces: BlazeFace's boxes of faces this small are loose
+        widths = candidates[0][:, 2] - candidates[0][:, 0]
+        keep, wide = widths >= NARROWEST, widths > CLOSE
+        close = bool((candidates[2][keep & wide] >= verifier.LIKELY).any())
+        found.append(in_photo(subset(candidates, keep & ~(wide & close)), ratio_of(small, image)))
+        if close:  # a close portrait: the thumbnail answers for the wide faces
+            size, shape = thumbnail(height, width)
+            thumb = resized(small, size / scale)
+            candidates = blazeface_pass(thumb, shape)
+            keep = candidates[0][:, 2] - candidates[0][:, 0] >= NARROWEST
+            found.append(in_photo(subset(candidates, keep), ratio_of(thumb, image)))
     pool = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
     order = nms(pool[0], pool[2], NMS_OVERLAP)
     faces = faces_at(pool, order)
     if not net:
         return confirmed(image, faces, pool)
     from_net = np.array(order, dtype=int) < len(found[0][0])
-    weak = from_net & (pool[2][order] < np.interp(fine_faces.THRESHOLD, *fine_faces.CALIBRATION))
-    gates = np.where(weak, verifier.RNET_FACE, verifier.GATE)
+    gates = np.where(from_net & fine_faces.weak(pool[2][order]), verifier.RNET_FACE, verifier.GATE)
     return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates)
 
 
@@ -328,10 +330,14 @@ def refined(image: np.ndarray, detections: Detections) -> Detections:
     centre = (moved[:, :2] + moved[:, 2:]) / 2
     half = (moved[:, 2:] - moved[:, :2]).max(axis=1, keepdims=True) / 2 / (verifier.CROP * SQUARE)
     moved = np.concatenate([centre - half, centre + half], axis=1)
+    return moved, moved_keypoints(keypoints, boxes, moved), scores
+
+
+def moved_keypoints(keypoints: np.ndarray, boxes: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """The keypoints (K, 6, 2) of the boxes moved and scaled with them to the ``moved`` ones."""
     scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
     before, after = (boxes[:, :2] + boxes[:, 2:]) / 2, (moved[:, :2] + moved[:, 2:]) / 2
-    keypoints = (keypoints - before[:, None]) * scale[:, None, None] + after[:, None]
-    return moved, keypoints, scores
+    return (keypoints - before[:, None]) * scale[:, None, None] + after[:, None]
 
 
 def ratio_of(small: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -388,9 +394,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
                 kept &= ~verifier.held(moved, moved[kept]).any(axis=1)
     if not kept.any():
         return []
-    scale = (moved[:, 2] - moved[:, 0]) / np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
-    before, after = (boxes[:, :2] + boxes[:, 2:]) / 2, (moved[:, :2] + moved[:, 2:]) / 2
-    keypoints = (keypoints - before[:, None]) * scale[:, None, None] + after[:, None]
+    keypoints = moved_keypoints(keypoints, boxes, moved)
     return faces_of(moved[kept], keypoints[kept], scores[kept])
 
 

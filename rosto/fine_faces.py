@@ -111,3 +111,9 @@ def detections(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     boxes, keypoints, scores = decode(output)
     trained = boxes[:, 2] - boxes[:, 0] <= WIDTHS[1]
     return boxes[trained], keypoints[trained], np.interp(scores[trained], *CALIBRATION)
+
+
+def weak(scores: np.ndarray) -> np.ndarray:
+    """Which of the calibrated ``scores`` (``detections``) are of the EXTRA candidates, under
+    THRESHOLD before calibration."""
+    return scores < np.interp(THRESHOLD, *CALIBRATION)
