@@ -6,8 +6,9 @@ shrunk into the cells of 6×6 and 8×8 grids on 1632×1224 canvases (every secon
 64 photos), so their faces become 10-200 px faces of a 2-MP photo, and the shipped detector
 runs on each mosaic. The truth is what the same detector finds in each photo at its own size
 (nearly all of them are under 640×480, where BlazeFace's fine pass runs), scaled into its cell:
-a face counts as found at IoU ≥ 0.4; a box matching no such face is counted "extra" (a false
-detection, a face found only in the mosaic, or a box of another shape).
+scored as ``bench.detection`` scores its sets (a face is found at IoU ≥ 0.4; recall by face
+width; "precision": boxes matching no such face are false detections, faces found only in the
+mosaic, or boxes of another shape).
 
     python -m bench.detection_mosaics [--json bench/results/detection_mosaics.json]
 """
@@ -21,14 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench import datasets
-from bench.accuracy import iou
-from bench.detection import boxes_of
+from bench import datasets, detection_data
+from bench.detection import boxes_of, score
 from rosto import detection
 
 HEIGHT, WIDTH = 1224, 1632
 GRIDS = (6, 8)
-MATCH_IOU = 0.4
 
 
 def photos() -> list[Path]:
@@ -57,29 +56,28 @@ def mosaic(paths: list[Path], grid: int) -> tuple[np.ndarray, list[tuple[Path, i
     return canvas, placed
 
 
-def run() -> dict:
+def samples() -> list[detection_data.Sample]:
+    """The mosaics, each labelled with the boxes the detector finds in its photos at their own
+    size, scaled into their cells."""
     paths = photos()
     own = {path: boxes_of(detection.detect(datasets.load(path))) for path in paths}
-    found = extra = total = count = 0
+    out = []
     for grid in GRIDS:
         block = grid * grid
         for start in range(0, len(paths) - block + 1, 2 * block):
             canvas, placed = mosaic(paths[start : start + block], grid)
             truth = [box * scale + [left, top, left, top]
                      for path, left, top, scale in placed for box in own[path]]  # fmt: skip
-            boxes = boxes_of(detection.detect(canvas))
-            hit = set()
-            for box in boxes:
-                overlaps = [iou(box, face) for face in truth]
-                if overlaps and max(overlaps) >= MATCH_IOU:
-                    hit.add(int(np.argmax(overlaps)))
-                else:
-                    extra += 1
-            found += len(hit)
-            total += len(truth)
-            count += 1
-    return {"mosaics": count, "faces": total, "found": found, "recall": found / max(total, 1),
-            "extra boxes": extra}  # fmt: skip
+            boxes = np.array(truth).reshape(-1, 4)
+            out.append(detection_data.Sample(f"{grid}x{grid} from {start}", canvas, boxes, True))
+    return out
+
+
+def run() -> dict:
+    """``bench.detection.score`` of the shipped detector on the mosaics."""
+    mosaics = samples()
+    return {"mosaics": len(mosaics), **score(lambda image: boxes_of(detection.detect(image)),
+                                             mosaics)}  # fmt: skip
 
 
 def main() -> None:
