@@ -8,7 +8,8 @@ out of the table, saying so.
 
 Sets (``bench.detection_data``): AFW group photos as they are (labelled faces are all ≥ 68 px),
 the same shrunk to 20-40 px faces in 2-MP frames, and synthetic 2-MP and 640×480 photos, fully
-labelled, where precision is exact. A detection matches a labelled face at IoU ≥ 0.4.
+labelled, where precision is exact (HELEN's faces and AFLW2000's ``dev`` fold: the fine-pass net
+trains on the other). A detection matches a labelled face at IoU ≥ 0.4.
 
     python -m bench.detection [--count 40] [--only shipped,dlib_hog] [--reuse] [--write MODELS.md]
     python -m bench.detection --seed 13 --json bench/results/detection_seed13.json  # held out

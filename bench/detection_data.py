@@ -4,10 +4,12 @@
 whether a detector finds the 20-40 px faces of a crowd, nor how often it fires on no face. Two
 sets made here can:
 
-- ``synthetic``: faces of HELEN and AFLW2000 (boxes from their 68 labelled points, the same
-  convention as ``groups/``) pasted with a soft edge, 20-120 px wide, onto backgrounds with no
-  face in them (mosaics of scikit-image's photos of things, animals and scenes). Every face is
-  labelled, so precision is exact. 2-MP and 640×480 canvases.
+- ``synthetic``: faces of HELEN and of AFLW2000's ``dev`` fold (boxes from their 68 labelled
+  points, the same convention as ``groups/``; the fold is half of AFLW2000's faces by a CRC of
+  the file name, ``rosto.training.data.aflw_split_of``: the fine-pass detector trains on the
+  other half, so the turned heads here are faces it never saw) pasted with a soft edge, 20-120
+  px wide, onto backgrounds with no face in them (mosaics of scikit-image's photos of things,
+  animals and scenes). Every face is labelled, so precision is exact. 2-MP and 640×480 canvases.
 - ``groups_small``: each AFW group photo scaled so its smallest labelled face is 20-40 px wide,
   set into a 2-MP faceless background. Unlabelled AFW faces shrink with it: recall only.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -79,21 +80,20 @@ def background(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 @cache
 def face_sources() -> tuple[tuple[np.ndarray, np.ndarray, str], ...]:
-    """(photo, landmark box, origin) of every HELEN face and every AFLW2000 face within ±99°;
-    the origin names the photo, and an AFLW2000 face's yaw and pitch (degrees)."""
-    from scipy.io import loadmat
+    """(photo, landmark box, origin) of every HELEN face and of the AFLW2000 faces within ±99°
+    of the ``dev`` fold (``rosto.training.data.aflw_split_of``: the other fold trains the
+    fine-pass detector); the origin names the photo, and an AFLW2000 face's yaw and pitch
+    (degrees)."""
+    from rosto.training.data import aflw
 
     sources = []
     for path, points in datasets.helen():
         box = np.array([*points.min(0), *points.max(0)])
         sources.append((datasets.load(path), box, f"HELEN {path.name}"))
-    for row in datasets.rows(datasets.DATA / "pose" / "manifest.csv"):
-        if row["within_99deg"] == "1":
-            points = loadmat(datasets.DATA / "pose" / row["mat_file"])["pt3d_68"][:2].T
-            image = datasets.load(datasets.DATA / "pose" / row["file"])
-            origin = (f"AFLW {Path(row['file']).stem} yaw {float(row['yaw_deg']):.0f} "
-                      f"pitch {float(row['pitch_deg']):.0f}")  # fmt: skip
-            sources.append((image, np.array([*points.min(0), *points.max(0)]), origin))
+    for path, points, row in aflw("dev"):
+        yaw, pitch = float(row["yaw_deg"]), float(row["pitch_deg"])
+        origin = f"AFLW {path.stem} yaw {yaw:.0f} pitch {pitch:.0f}"
+        sources.append((datasets.load(path), np.array([*points.min(0), *points.max(0)]), origin))
     return tuple(sources)
 
 

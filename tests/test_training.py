@@ -36,6 +36,24 @@ def test_dev_split_is_stable_and_one_in_five():
     assert all(data.split_of(n) == "dev" for n in dev)
 
 
+def test_aflw_folds_are_stable_halves():
+    names = [f"image{i:05d}.jpg" for i in range(4000)]
+    train = {n for n in names if data.aflw_split_of(n) == "train"}
+    assert 0.45 < len(train) / len(names) < 0.55
+    assert all(data.aflw_split_of(n) == "train" for n in train)  # the same name, the same fold
+
+
+def test_aflw_folds_split_the_pose_faces_in_two(shared_data):
+    from bench import detection_data
+
+    folds = {split: {path for path, _, _ in data.aflw(split, shared_data)} for split in data.SPLITS}
+    assert not folds["train"] & folds["dev"]
+    assert len(folds["train"] | folds["dev"]) == 400  # pose/'s faces within ±99°
+    assert 180 <= len(folds["dev"]) <= 220
+    pasted = {o.split()[1] for _, _, o in detection_data.face_sources() if o.startswith("AFLW")}
+    assert pasted == {path.stem for path in folds["dev"]}
+
+
 def test_lfw_people_sit_on_one_side_of_the_split(shared_data):
     sides: dict[str, set[str]] = {}
     for split in data.SPLITS:

@@ -90,6 +90,24 @@ def guard_record() -> dict:
     return record
 
 
+def aflw_split_of(name: str) -> str:
+    """AFLW2000-3D's two fixed folds (``pose/``), by the CRC32 of the photo's file name:
+    ``train`` when even (the fine-pass detector's turned heads), ``dev`` when odd (the faces
+    ``bench.detection`` pastes). Stable across runs and machines."""
+    return "train" if zlib.crc32(name.encode()) % 2 == 0 else "dev"
+
+
+def aflw(split: str, data: Path = DATA) -> Iterator[tuple[Path, np.ndarray, dict]]:
+    """(photo, (68, 2) points, manifest row) of the AFLW2000-3D faces within ±99° in ``split``
+    (``aflw_split_of``): the image-plane x, y of the fitted 3D landmarks, visible or not."""
+    from scipy.io import loadmat
+
+    for row in rows(data / "pose" / "manifest.csv"):
+        if row["within_99deg"] == "1" and aflw_split_of(Path(row["file"]).name) == split:
+            points = loadmat(str(data / "pose" / row["mat_file"]))["pt3d_68"][:2].T
+            yield data / "pose" / row["file"], points, row
+
+
 def aaf(full: Path = DATA_CACHE / "aaf") -> Iterator[tuple[Path, dict]]:
     """All-Age-Faces (``tools.prepare_faces aaf``, guarded): every face, for training only
     (mostly East Asian, no race label); nothing when it is not prepared."""
