@@ -305,7 +305,7 @@ def detect_all(image: np.ndarray) -> list[Face]:
         return confirmed(image, faces, pool)
     from_net = np.array(order, dtype=int) < len(found[0][0])
     gates = np.where(from_net & fine_faces.weak(pool[2][order]), verifier.RNET_FACE, verifier.GATE)
-    return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates)
+    return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates, judge=True)
 
 
 # R-Net's regressed box is MTCNN's, a third taller than wide; its square, shrunk by the
@@ -354,7 +354,8 @@ CONTAINER_SCORE = 0.1
 
 def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None,
               around: bool = False, vetoable: np.ndarray | None = None,
-              gates: np.ndarray | float = verifier.GATE) -> list[Face]:  # fmt: skip
+              gates: np.ndarray | float = verifier.GATE, judge: bool = False
+              ) -> list[Face]:  # fmt: skip
     """The faces the detector is sure of, and the unsure ones that a second look confirms
     (``rosto.verifier``; O-Net may veto the ``vetoable`` ones R-Net keeps; ``gates``: R-Net's
     score from which each goes on to O-Net), then those of the
@@ -362,13 +363,14 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     ``around``: or held, and those that hold a kept face, ``containers``), with a stricter
     look; a kept face inside a kept container is a part of it. A face whose box the second
     look moved keeps its keypoints, moved and scaled with the box; faces are merged again in
-    case two candidates met there."""
+    case two candidates met there. ``judge``: the face judge trained here may keep candidates
+    the MTCNN nets turned down (``verifier.judged_faces``; where the fine-pass net ran)."""
     if not faces:
         return faces
     boxes = np.array([f.box for f in faces]).reshape(-1, 4)
     scores = np.array([f.score for f in faces])
     keypoints = np.array([f.keypoints for f in faces]).reshape(-1, 6, 2)
-    kept, moved = verifier.verify(image, boxes, scores, vetoable, gates)
+    kept, moved = verifier.verify(image, boxes, scores, vetoable, gates, judge)
 
     def look_again(which: np.ndarray) -> np.ndarray:
         """Add the ``which`` of the pooled candidates (one per overlapping group), kept if the

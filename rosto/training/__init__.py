@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS = ("age_gender", "emotion", "ethnicity", "fine_faces", "glasses", "hair", "smile")
+MODELS = ("age_gender", "emotion", "ethnicity", "face_judge", "fine_faces", "glasses", "hair",
+          "smile")  # fmt: skip
 
 
 class TorchMissingError(RuntimeError):

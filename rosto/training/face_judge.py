@@ -1,0 +1,380 @@
+"""Train the face judge (``face_judge.onnx``): is the square crop of a detector candidate a face?
+
+MTCNN's O-Net, the verifier's last word on unsure candidates, was trained mostly on near-frontal
+faces: it turns down many heads turned 30° or more even at a perfect box. This small CNN sees
+what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifier.CROP``, at
+``SIDE``²) and was trained on what the shipped detector proposes on training photos:
+
+* canvases made here (``canvas``): a 2×2 mosaic of training photos (LFW, Figaro-1k with its heads
+  seen from behind, the sunglasses selfies, CelebA, GENKI-4K; their own faces labelled by the
+  shipped detector's boxes), 2-MP or 640×480 as the benchmark's, with faces 20-120 px wide
+  pasted on it: AFLW2000-3D's ``train`` fold (turned heads up to ±99°; the benchmark pastes the
+  other fold), UTKFace-train and All-Age-Faces chips (``fine_faces.paste``);
+* the candidates the detector's passes give the second look there (recorded at
+  ``verifier.verify`` and ``verifier.look_again``, ``proposals``), plus random boxes: a face
+  where a candidate's IoU with a labelled face is ``FACE_IOU`` or more, not one under
+  ``NOT_FACE_IOU`` (textures, hands, ears, backs of heads, an eye or a mouth of a large face),
+  left out between;
+* the labelled faces' own boxes jittered (scale, shift ±10%), so every pasted turned head is
+  a positive even where no candidate found it;
+* at training time mirrored, lit, blurred, grey or JPEG-compressed at random.
+
+HELEN, AFLW2000's ``dev`` fold, AFW and scikit-image's photos (the benchmark's) are never read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from rosto import detection, verifier
+from rosto.training import cache_dir, data
+from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
+from rosto.training.data import load
+from rosto.training.faces import extract
+from rosto.training.fine_faces import chips, face_box, paste, real_photos, unguarded
+
+SEED, EPOCHS, BATCH, LR = 0, 6, 128, 3e-3
+RECIPE = 3  # of the cached crops: change it when they would be made differently
+SIDE = 48  # the crop's side, as O-Net's
+CANVASES = {"2MP": ((1200, 1632), 14), "640x480": ((480, 640), 5)}  # shape, most faces pasted
+PHOTOS_PER_SHAPE, HELD_OUT = 500, 60  # canvases of each shape: training, held out
+WIDTHS = (20, 120)  # pasted face widths (detector box), photo pixels
+TURNED = 0.5  # share of the pasted faces from AFLW2000's train fold, the rest chips
+FACE_IOU, NOT_FACE_IOU = 0.45, 0.15
+RANDOM_BOXES = 20  # per canvas: random squares 16-300 px, labelled as candidates are
+HARD = 2.0  # weight of the detector's candidates that are no face, over random boxes
+JITTERS = 3  # jittered copies of each labelled face's box
+TEXTURED = 0.45  # share of the mosaic's cells made of a drawn texture rather than a photo
+WORDS = ("the", "face", "of", "pixels", "and", "market", "object", "these", "either", "first",
+         "Rosto", "page", "2026", "extra", "as", "or", "be")  # fmt: skip
+
+
+def turned_heads(fresh: bool) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    """(path, box, keypoints) of AFLW2000-3D's ``train`` fold (``data.aflw_split_of``), less
+    what the unseen guard reports: the shipped detector's box of the photo's largest face (it
+    finds all 190, 130-250 px wide)."""
+    paths = unguarded([path for path, _, _ in data.aflw("train")])
+    found = extract(f"fine_faces_aflw_train_{len(paths)}", paths, face_box, fresh)
+    kept = [p for p, f in zip(paths, found["found"], strict=True) if f]
+    return list(zip(kept, found["box"], found["keypoints"], strict=True))
+
+
+def mosaic_background(shape: tuple[int, int], photos: list, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A 2×2 mosaic of random training photos, each scaled to cover its cell (×1-1.5) and
+    mirrored at random; the boxes of their faces inside it (cut ones too)."""
+    height, width = shape
+    canvas = np.zeros((height, width, 3), np.float32)
+    cut_y, cut_x = int(height * rng.uniform(0.3, 0.7)), int(width * rng.uniform(0.3, 0.7))
+    cells = [(0, cut_y, 0, cut_x), (0, cut_y, cut_x, width), (cut_y, height, 0, cut_x),
+             (cut_y, height, cut_x, width)]  # fmt: skip
+    faces = []
+    for y0, y1, x0, x1 in cells:
+        if rng.random() < TEXTURED:
+            canvas[y0:y1, x0:x1] = texture((y1 - y0, x1 - x0), rng)
+            continue
+        path, boxes, _ = photos[rng.integers(len(photos))]
+        photo = load(path)
+        scale = max((y1 - y0) / photo.shape[0], (x1 - x0) / photo.shape[1]) * rng.uniform(1, 1.5)
+        big = cv2.resize(photo, (int(photo.shape[1] * scale) + 1, int(photo.shape[0] * scale) + 1))
+        boxes = boxes * scale
+        if rng.random() < 0.5:
+            big = big[:, ::-1]
+            boxes = np.stack([big.shape[1] - boxes[:, 2], boxes[:, 1], big.shape[1] - boxes[:, 0],
+                              boxes[:, 3]], 1)  # fmt: skip
+        oy = rng.integers(0, big.shape[0] - (y1 - y0) + 1)
+        ox = rng.integers(0, big.shape[1] - (x1 - x0) + 1)
+        canvas[y0:y1, x0:x1] = big[oy : oy + y1 - y0, ox : ox + x1 - x0]
+        boxes = boxes + np.array([x0 - ox, y0 - oy, x0 - ox, y0 - oy])
+        cell = np.array([[x0, y0, x1, y1]], np.float64)
+        faces.append(boxes[verifier.overlaps(boxes, cell, of_smaller=True)[:, 0] > 0.3])
+    return canvas, np.concatenate([np.zeros((0, 4)), *faces])
+
+
+def texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A faceless drawn texture of ``shape``: printed text, grainy stones, strokes (grass,
+    straw) or glowing blobs on the dark (stars, lamps), at a random scale; hard negatives no
+    training photo holds (the detector's candidates fall on such patterns in users' photos)."""
+    height, width = shape
+    kind = rng.integers(5)
+    if kind == 0:  # printed text
+        image = np.full((height, width, 3), int(rng.uniform(150, 255)), np.uint8)
+        size = rng.uniform(0.5, 4.0)
+        step = int(30 * size) + 4
+        for y in range(step, height + step, step):
+            line = " ".join(rng.choice(WORDS, 12))
+            cv2.putText(image, line, (int(rng.uniform(-50, 0)), y), int(rng.integers(0, 8)),
+                        size, tuple(int(v) for v in rng.uniform(0, 90, 3)),
+                        int(rng.integers(1, 4)), cv2.LINE_AA)  # fmt: skip
+    elif kind == 1:  # grains and stones: noise smoothed at a few scales, lit
+        image = np.zeros((height, width), np.float32)
+        for sigma in rng.uniform(1, 25, 3):
+            image += cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32),
+                                      (0, 0), float(sigma)) * float(sigma)  # fmt: skip
+        image = (image - image.mean()) / (image.std() + 1e-6)
+        shade = cv2.Sobel(image, cv2.CV_32F, 1, 1)
+        grey = 128 + 40 * image + 60 * shade / (np.abs(shade).max() + 1e-6)
+        image = grey[..., None] * rng.uniform(0.7, 1.2, 3).astype(np.float32)
+    elif kind == 2:  # strokes
+        base = rng.uniform(30, 200, 3)
+        image = np.full((height, width, 3), base, np.float32)
+        for _ in range(int(height * width / 800)):
+            start = rng.uniform([0, 0], [width, height])
+            end = start + rng.normal(0, 40, 2)
+            cv2.line(image, tuple(int(v) for v in start), tuple(int(v) for v in end),
+                     tuple(float(v) for v in base * rng.uniform(0.4, 1.8)), int(rng.integers(1, 6)),
+                     cv2.LINE_AA)  # fmt: skip
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 2))
+    elif kind == 4:  # gravel: grey stones, lit from one side
+        image = np.full((height, width), rng.uniform(60, 160), np.float32)
+        light = rng.uniform(-1, 1, 2)
+        for _ in range(int(height * width / rng.uniform(150, 900))):
+            at = tuple(int(v) for v in rng.uniform([0, 0], [width, height]))
+            axes = tuple(int(v) for v in rng.uniform(3, 30, 2))
+            cv2.ellipse(image, at, axes, float(rng.uniform(0, 180)), 0, 360,
+                        float(rng.uniform(70, 200)), -1)  # fmt: skip
+        image = cv2.GaussianBlur(image, (0, 0), 1.0)
+        relief = light[0] * cv2.Sobel(image, cv2.CV_32F, 1, 0) + light[1] * cv2.Sobel(
+            image, cv2.CV_32F, 0, 1)  # fmt: skip
+        image = (image + 0.15 * relief)[..., None] * rng.uniform(0.85, 1.1, 3).astype(np.float32)
+    else:  # glowing blobs on the dark
+        image = np.zeros((height, width, 3), np.float32)
+        for _ in range(int(rng.integers(3, 40))):
+            glow = np.zeros((height, width), np.float32)
+            at = tuple(int(v) for v in rng.uniform([0, 0], [width, height]))
+            cv2.circle(glow, at, int(rng.integers(2, 60)), 1.0, -1)
+            glow = cv2.GaussianBlur(glow, (0, 0), float(rng.uniform(2, 30)))
+            image += glow[..., None] * rng.uniform(80, 400, 3).astype(np.float32)
+    return np.clip(image, 0, 255)
+
+
+def canvas(shape: tuple[int, int], most: int, photos: list, turned: list, others: list,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A training canvas (uint8) and the boxes of every face on it: up to ``most`` faces
+    pasted (``TURNED`` of them turned heads) where none overlaps another."""
+    image, boxes = mosaic_background(shape, photos, rng)
+    pasted: list[np.ndarray] = []
+    for _ in range(int(rng.integers(0, most + 1)) * 5):
+        if len(pasted) >= most:
+            break
+        width = float(np.exp(rng.uniform(*np.log(WIDTHS))))
+        at = rng.uniform([width, width], [shape[1] - width, shape[0] - width])
+        near = np.concatenate([at - width, at + width])[None]
+        if pasted and verifier.overlaps(near, np.array(pasted)).max() > 0:
+            continue
+        source = turned if rng.random() < TURNED else others
+        path, box, points = source[rng.integers(len(source))]
+        placed, _ = paste(image, load(path), box, points, width, at, rng)
+        pasted.append(placed)
+    boxes = np.concatenate([boxes, np.array(pasted).reshape(-1, 4)])
+    return np.clip(image, 0, 255).round().astype(np.uint8), boxes
+
+
+@contextmanager
+def recorded() -> Iterator[list[np.ndarray]]:
+    """The boxes the detector hands the second look (``verifier.verify``, ``look_again``) while
+    in the block, appended to the list it yields."""
+    seen: list[np.ndarray] = []
+    verify, look_again = verifier.verify, verifier.look_again
+
+    def verify_seen(image, boxes, *args, **kwargs):
+        seen.append(boxes.copy())
+        return verify(image, boxes, *args, **kwargs)
+
+    def look_again_seen(image, boxes, *args, **kwargs):
+        seen.append(boxes.copy())
+        return look_again(image, boxes, *args, **kwargs)
+
+    verifier.verify, verifier.look_again = verify_seen, look_again_seen
+    try:
+        yield seen
+    finally:
+        verifier.verify, verifier.look_again = verify, look_again
+
+
+def proposals(image: np.ndarray) -> np.ndarray:
+    """(N, 4) the boxes the shipped detector's passes hand the second look in this photo."""
+    with recorded() as seen:
+        detection.detect_all(image)
+    return np.concatenate(seen).reshape(-1, 4) if seen else np.zeros((0, 4))
+
+
+def labels(boxes: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """1 (a face: IoU ≥ FACE_IOU with a labelled one), 0 (IoU under NOT_FACE_IOU with every
+    one) or -1 (left out) per box."""
+    if not len(faces):
+        return np.zeros(len(boxes), int)
+    best = verifier.overlaps(boxes, faces).max(axis=1)
+    return np.where(best >= FACE_IOU, 1, np.where(best < NOT_FACE_IOU, 0, -1))
+
+
+def jittered(boxes: np.ndarray, copies: int, rng: np.random.Generator) -> np.ndarray:
+    """``copies`` of each box scaled by 0.85-1.15 and shifted by up to ±10% of its size."""
+    boxes = np.repeat(boxes, copies, axis=0)
+    size = (boxes[:, 2:] - boxes[:, :2]) * rng.uniform(0.85, 1.15, (len(boxes), 1))
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + rng.uniform(-0.1, 0.1, (len(boxes), 2)) * size
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+
+
+def random_boxes(shape: tuple[int, int], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random squares 16-300 px wide inside a photo of ``shape``."""
+    side = np.exp(rng.uniform(np.log(16), np.log(300), count))
+    left = rng.uniform(0, np.maximum(shape[1] - side, 1))
+    top = rng.uniform(0, np.maximum(shape[0] - side, 1))
+    return np.stack([left, top, left + side, top + side], axis=1)
+
+
+def canvas_crops(image: np.ndarray, faces: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Crops (uint8), labels and kinds (0 candidate, 1 random box, 2 a face's jittered box) of
+    one canvas."""
+    parts = [proposals(image), random_boxes(image.shape[:2], RANDOM_BOXES, rng),
+             jittered(faces, JITTERS, rng)]  # fmt: skip
+    boxes = np.concatenate(parts)
+    kinds = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)])
+    marks = labels(boxes, faces)
+    keep = marks >= 0
+    crops = verifier.square_crops(image, boxes[keep], SIDE)
+    return np.clip(crops, 0, 255).round().astype(np.uint8), marks[keep], kinds[keep]
+
+
+def crops_of(count: int, seed: int, fresh: bool) -> dict[str, np.ndarray]:
+    """The crops of ``count`` canvases of each shape made from ``seed`` (cached)."""
+    path = cache_dir() / f"face_judge_v{RECIPE}_{seed}_{count}.npz"
+    if path.is_file() and not fresh:
+        with np.load(path) as cached:
+            return dict(cached)
+    rng = np.random.default_rng(seed)
+    photos, turned, others = real_photos(False), turned_heads(False), chips(False)
+    out: dict[str, list[np.ndarray]] = {"crops": [], "labels": [], "kinds": [], "wide": []}
+    for name, (shape, most) in CANVASES.items():
+        for _ in tqdm(range(count), desc=f"face judge {name} canvases", file=sys.stderr):
+            image, faces = canvas(shape, most, photos, turned, others, rng)
+            crops, marks, kinds = canvas_crops(image, faces, rng)
+            out["crops"].append(crops)
+            out["labels"].append(marks)
+            out["kinds"].append(kinds)
+            out["wide"].append(np.full(len(marks), name == "2MP"))
+    arrays = {k: np.concatenate(v) for k, v in out.items()}
+    np.savez(path, **arrays)
+    return arrays
+
+
+class Net(nn.Module):
+    """Four 3×3 convolutions (16-64 channels) each with a 2×2 max pool, then a 64-unit layer:
+    ~8 M multiply-adds a 48² crop, NHWC 0..255 in (as ``verifier.square_crops`` gives)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for before, after in ((3, 16), (16, 32), (32, 64), (64, 64)):
+            layers += [nn.Conv2d(before, after, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(after), nn.ReLU(inplace=True), nn.MaxPool2d(2)]  # fmt: skip
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * (SIDE // 16) ** 2, 64), nn.ReLU(inplace=True),
+            nn.Dropout(0.3), nn.Linear(64, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2) / 127.5 - 1.0
+        return self.head(self.features(x))[:, 0]
+
+
+class Served(nn.Module):
+    """The graph shipped: the face probability of each crop."""
+
+    def __init__(self, net: Net) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))
+
+
+def augmented(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A batch of uint8 crops as float32, each mirrored, lit, blurred, grey or JPEG-compressed
+    at random."""
+    out = crops.astype(np.float32)
+    for k in range(len(out)):
+        crop = out[k]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        crop = crop * rng.uniform(0.6, 1.3) + rng.uniform(-25, 25)
+        if rng.random() < 0.15:
+            crop = np.repeat(crop.mean(axis=2, keepdims=True), 3, axis=2)
+        if rng.random() < 0.25:
+            crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.4, 1.3))
+        crop = np.clip(crop, 0, 255)
+        if rng.random() < 0.2:
+            quality = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 80))]
+            encoded = cv2.imencode(".jpg", crop.astype(np.uint8), quality)[1]
+            crop = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).astype(np.float32)
+        out[k] = crop
+    return out
+
+
+def loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    each = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (each * weights).mean()
+
+
+def balanced(marks: np.ndarray) -> np.ndarray:
+    """Per-crop weights under which faces and not-faces weigh alike."""
+    faces = marks.mean()
+    return np.where(marks == 1, 0.5 / faces, 0.5 / (1 - faces)).astype(np.float32)
+
+
+def measure(probabilities: np.ndarray, marks: np.ndarray, kinds: np.ndarray
+            ) -> list[tuple[str, str]]:  # fmt: skip
+    """Held-out rows: faces and not-faces, and at 0.5 / 0.9 how many of each are judged faces
+    (of the detector's candidates alone, too)."""
+    rows = [("held-out crops (faces / not)", f"{(marks == 1).sum()} / {(marks == 0).sum()}")]
+    for name, which in (("all", kinds >= 0), ("candidates", kinds == 0)):
+        for threshold in (0.5, 0.9):
+            said = probabilities >= threshold
+            rows.append((f"{name} ≥ {threshold}: faces kept / not-faces kept",
+                         f"{said[which & (marks == 1)].mean():.3f} / "
+                         f"{said[which & (marks == 0)].mean():.4f}"))  # fmt: skip
+    return rows
+
+
+def train(data_dir: Path, out: Path, fresh: bool = False) -> str:
+    """Crops of PHOTOS_PER_SHAPE canvases of each shape (seed SEED) and HELD_OUT (seed SEED + 1),
+    EPOCHS of balanced BCE; the net exported to ``out``/face_judge.onnx."""
+    timer = Timer()
+    rng = seed_everything(SEED)
+    torch.use_deterministic_algorithms(False)
+    made = crops_of(PHOTOS_PER_SHAPE, SEED, fresh)
+    held = crops_of(HELD_OUT, SEED + 1, fresh)
+    crops, marks = made["crops"], made["labels"].astype(np.float32)
+    weights = torch.from_numpy(balanced(marks) * np.where(
+        (made["kinds"] == 0) & (marks == 0), HARD, 1.0).astype(np.float32))  # fmt: skip
+    steps = len(crops) // BATCH
+
+    def batches(rng: np.random.Generator):
+        order = rng.permutation(len(crops))
+        for i in range(steps):
+            chosen = order[i * BATCH : (i + 1) * BATCH]
+            yield (torch.from_numpy(augmented(crops[chosen], rng)),
+                   torch.from_numpy(marks[chosen]), weights[chosen])  # fmt: skip
+
+    net = Net()
+    fit(net, batches, loss, epochs=EPOCHS, steps=steps, lr=LR, rng=rng, desc="face judge")
+    served = Served(net)
+    probabilities = predict(served, held["crops"].astype(np.float32))
+    export_onnx(served, held["crops"][:1].astype(np.float32), out / "face_judge.onnx", ["face"])
+    rows = measure(probabilities, held["labels"], held["kinds"])
+    rows += [("training crops (faces / not)", f"{int(marks.sum())} / {int((1 - marks).sum())}"),
+             ("time", str(timer)), ("guard", str(data.guard_record()))]  # fmt: skip
+    return table(rows, "face judge")
