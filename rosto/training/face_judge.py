@@ -7,7 +7,8 @@ what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifi
 
 * canvases made here (``canvas``): a 2×2 mosaic of training photos (LFW, Figaro-1k with its heads
   seen from behind, the sunglasses selfies, CelebA, GENKI-4K; their own faces labelled by the
-  shipped detector's boxes), 2-MP or 640×480 as the benchmark's, with faces 20-120 px wide
+  shipped detector's boxes) or drawn textures (``texture``: text, gravel, strokes, glowing
+  blobs), 2-MP or 640×480 as the benchmark's, with faces 20-120 px wide
   pasted on it: AFLW2000-3D's ``train`` fold (turned heads up to ±99°; the benchmark pastes the
   other fold), UTKFace-train and All-Age-Faces chips (``fine_faces.paste``);
 * the candidates the detector's passes give the second look there (recorded at
@@ -17,7 +18,8 @@ what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifi
   left out between;
 * the labelled faces' own boxes jittered (scale, shift ±10%), so every pasted turned head is
   a positive even where no candidate found it;
-* at training time mirrored, lit, blurred, grey or JPEG-compressed at random.
+* at training time mirrored, lit, blurred, grey or JPEG-compressed at random; the detector's
+  own candidates that are no face weigh ``HARD`` times as much.
 
 HELEN, AFLW2000's ``dev`` fold, AFW and scikit-image's photos (the benchmark's) are never read.
 """
