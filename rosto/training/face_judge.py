@@ -47,7 +47,7 @@ from rosto.training.fine_faces import chips, face_box, paste, real_photos, ungua
 
 SEED, EPOCHS, BATCH, LR = 0, 6, 128, 3e-3
 RECIPE = 3  # of the cached crops: change it when they would be made differently
-SIDE = 48  # the crop's side, as O-Net's
+SIDE = verifier.JUDGE_SIDE  # the crop's side, as O-Net's
 CANVASES = {"2MP": ((1200, 1632), 14), "640x480": ((480, 640), 5)}  # shape, most faces pasted
 PHOTOS_PER_SHAPE, HELD_OUT = 500, 60  # canvases of each shape: training, held out
 WIDTHS = (20, 120)  # pasted face widths (detector box), photo pixels
