@@ -79,6 +79,18 @@ def background(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
+def pose_group(origin: str) -> str:
+    """A synthetic face's group by its source (``Sample.origins``): HELEN (near-frontal
+    portraits), or AFLW2000 by its absolute yaw, where detectors differ most."""
+    if not origin.startswith("AFLW"):
+        return "HELEN"
+    yaw = abs(float(origin.split(" yaw ")[1].split()[0]))
+    return "AFLW yaw " + ("< 30°" if yaw < 30 else "30-60°" if yaw < 60 else "≥ 60°")
+
+
+POSE_GROUPS = ("HELEN", "AFLW yaw < 30°", "AFLW yaw 30-60°", "AFLW yaw ≥ 60°")
+
+
 @cache
 def face_sources() -> tuple[tuple[np.ndarray, np.ndarray, str], ...]:
     """(photo, landmark box, origin) of every HELEN face and of the AFLW2000 faces within ±99°

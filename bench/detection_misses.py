@@ -32,6 +32,7 @@ import numpy as np
 
 from bench import detection_data
 from bench.detection import MATCH_IOU, boxes_of
+from bench.detection_data import pose_group
 from rosto import detection, fine_faces, verifier
 
 LOW = 0.03  # the first score down to which the second run decodes candidates
@@ -182,20 +183,12 @@ COLUMNS = ("set", "photo", "width", "source", "found box", "candidate", "second 
            "looked again", "best ≥ 0.03", "label R/O/O'", "cause")  # fmt: skip
 
 
-def kind(origin: str) -> str:
-    """HELEN, or AFLW2000 by its absolute yaw."""
-    if not origin.startswith("AFLW"):
-        return "HELEN"
-    yaw = abs(float(origin.split(" yaw ")[1].split()[0]))
-    return "AFLW yaw " + ("< 30°" if yaw < 30 else "30-60°" if yaw < 60 else "≥ 60°")
-
-
 def misses(seed: int, count: int, labelled: Counter) -> list[dict]:
     """A row per missed face of the synthetic photos of ``seed``; ``labelled`` counts every
     labelled face by canvas and kind of source."""
     rows = []
     for sample in detection_data.synthetic(count, seed):
-        labelled.update((sample.name.split()[1], kind(o)) for o in sample.origins)
+        labelled.update((sample.name.split()[1], pose_group(o)) for o in sample.origins)
         with Watch() as watch:
             found = boxes_of(detection.detect(sample.image))
         missed = [
@@ -223,7 +216,7 @@ def markdown(rows: list[dict], labelled: Counter) -> str:
                      for row in rows)  # fmt: skip
     lines += ["", "| canvas | cause | misses |", "|---|---|---|"]
     lines += [f"| {canvas} | {cause} | {n} |" for (canvas, cause), n in sorted(causes.items())]
-    missed = Counter((row["set"].split()[0], kind(row["source"])) for row in rows)
+    missed = Counter((row["set"].split()[0], pose_group(row["source"])) for row in rows)
     lines += ["", "| canvas | source | missed / labelled |", "|---|---|---|"]
     lines += [f"| {canvas} | {source} | {missed[canvas, source]} / {n} |"
               for (canvas, source), n in sorted(labelled.items())]  # fmt: skip

@@ -7,6 +7,8 @@ gives on the full-size portrait, moved and scaled with it.
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -231,3 +233,25 @@ def test_a_tight_grey_crop_seen_in_part_is_seen_whole(astronaut):
     (face,) = detection.detect(chip)
     assert all(face.area >= detection.PART_OF_FACE * part.area for part in parts)
     assert iou(face.box, np.array([0, 0, 64, 64])) >= 0.6
+
+
+def test_benchmark_counts_recall_by_head_pose() -> None:
+    """bench.detection's score says which pasted faces were found, by source and yaw: a box
+    matching at IoU ≥ 0.4 counts, one beside the face does not, and the table prints both."""
+    from bench import detection as bench_detection
+    from bench.detection_data import Sample
+
+    labels = np.array([[0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40], [300, 0, 340, 40]])
+    origins = ("HELEN a.jpg", "AFLW x yaw -12 pitch 3", "AFLW y yaw 45 pitch 0",
+               "AFLW z yaw -75 pitch 9")  # fmt: skip
+    found = np.array([[2, 2, 42, 42], [100, 0, 140, 40], [220, 0, 260, 40]], dtype=float)
+    sample = Sample("synthetic 640x480 #0", np.zeros((48, 400, 3), np.uint8), labels, True,
+                    origins)  # fmt: skip
+    result = bench_detection.score(lambda _: found, [sample])
+    assert result["recall by pose"] == {"HELEN": [1, 1], "AFLW yaw < 30°": [1, 1],
+                                        "AFLW yaw 30-60°": [0, 1], "AFLW yaw ≥ 60°": [0, 1]}
+    assert result["recall"] == 0.5 and result["precision"] == 2 / 3
+    json.dumps(result)  # the benchmark writes it
+    table = bench_detection.pose_table({"sets": {"synthetic 640×480": {"shipped": result}}})
+    row = "| synthetic 640×480 | shipped | 1.000 (1/1) | 1.000 (1/1) | 0.000 (0/1) | 0.000 (0/1) |"
+    assert row in table
