@@ -364,7 +364,8 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     look; a kept face inside a kept container is a part of it. A face whose box the second
     look moved keeps its keypoints, moved and scaled with the box; faces are merged again in
     case two candidates met there. ``judge``: the face judge trained here may keep candidates
-    the MTCNN nets turned down (``verifier.judged_faces``; where the fine-pass net ran)."""
+    the MTCNN nets turned down (``verifier.judged_faces``; where the fine-pass net ran). A face
+    kept on the body of a much larger one is an emblem on the clothes (``verifier.worn``)."""
     if not faces:
         return faces
     boxes = np.array([f.box for f in faces]).reshape(-1, 4)
@@ -394,6 +395,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
             holding = containers(moved[kept], pool)
             if len(holding) and look_again(holding).any():
                 kept &= ~verifier.held(moved, moved[kept]).any(axis=1)
+    kept &= ~verifier.worn(moved, scores, kept)
     if not kept.any():
         return []
     keypoints = moved_keypoints(keypoints, boxes, moved)

@@ -123,6 +123,25 @@ def test_augmented_canvases_keep_labels_on_their_faces(mosaics):
     assert 0 < mirrored < (80 if mosaics else 20)
 
 
+@pytest.mark.parametrize("angle", [0.0, 15.0, -15.0])
+def test_pasted_faces_keep_their_keypoints_and_centre_when_turned(angle):
+    chip = np.full((80, 80, 3), 40, np.uint8)
+    box = np.array([20, 20, 60, 60], np.float32)
+    keypoints = np.array([[30, 34], [50, 34], [40, 42], [40, 52], [22, 40], [58, 40]], np.float32)
+    for x, y in keypoints.astype(int):
+        chip[y - 2 : y + 3, x - 2 : x + 3] = 255  # a bright dot on each keypoint
+    rng = np.random.default_rng(0)
+    for _ in range(6):  # mirrored or not, each light drawn
+        canvas = np.zeros((200, 200, 3), np.float32)
+        at = np.array([100.0, 90.0])
+        placed, points = recipe.paste(canvas, chip, box, keypoints, 80, at, rng, angle)
+        np.testing.assert_allclose((placed[:2] + placed[2:]) / 2, at, atol=1)
+        np.testing.assert_allclose(placed[2:] - placed[:2], [80, 80], atol=1e-4)
+        grey = canvas.mean(axis=2)
+        for x, y in points.round().astype(int):
+            assert grey[y - 1 : y + 2, x - 1 : x + 2].mean() > 2 * grey[80:100, 90:110].min()
+
+
 def test_degraded_keeps_the_image_shape_and_draws_each_change():
     image = np.random.default_rng(0).integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)
     rng = np.random.default_rng(1)
@@ -141,3 +160,23 @@ def test_tune_from_is_refused_for_another_model_or_a_missing_file(tmp_path, caps
         argv = ["train", model, "--data", str(tmp_path), "--tune-from", str(start)]
         assert cli.main(argv) == 2
         assert "--tune-from needs fine_faces" in capsys.readouterr().err
+
+
+def test_an_averaged_stage_holds_the_weighted_mean_of_both_graphs(tmp_path):
+    start, tuned = tmp_path / "start.onnx", tmp_path / "tuned.onnx"
+    image = np.zeros((32, 32, 3), np.uint8)
+    recipe.export(random_net(0), image, start)
+    recipe.export(random_net(1), image, tuned)
+    begun, own = recipe.initializers(start), recipe.initializers(tuned)
+    recipe.averaged(tuned, begun, 0.25)
+    mixed = recipe.initializers(tuned)
+    assert mixed.keys() == own.keys() and len(mixed) > 10
+    for name, weight in mixed.items():
+        np.testing.assert_allclose(weight, 0.25 * begun[name] + 0.75 * own[name], rtol=1e-6)
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    (output,) = ort.InferenceSession(str(tuned)).run(None, {"input": x})
+    assert output.shape[1] == fine_faces.OUTPUTS
+    other = tmp_path / "other.onnx"
+    recipe.export(recipe.Net(c3=48).eval(), image, other)
+    with pytest.raises(ValueError, match="weight"):
+        recipe.averaged(other, begun, 0.5)

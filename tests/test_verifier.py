@@ -127,6 +127,25 @@ def test_a_fairly_sure_face_that_r_net_keeps_needs_no_o_net(astronaut, grace_hop
     assert models.run_counts - before == {"mtcnn_rnet": 1, "mtcnn_onet": 1}
 
 
+def test_a_small_face_on_a_larger_faces_body_is_worn_unless_sure():
+    """A badge on the chest under a face found is dropped; beside or above the head, on the
+    body of a face not kept, or as wide as a child's face in front of a parent, it stays."""
+    boxes = np.array([[100, 100, 300, 300],  # the face found, 200 px
+                      [150, 420, 174, 444],  # 24 px on its chest
+                      [150, 420, 174, 444],  # the same, the detector sure of it
+                      [360, 180, 384, 204],  # beside the head
+                      [180, 20, 204, 44],  # above it
+                      [150, 420, 190, 460],  # a fifth as wide: over BADGE
+                      [620, 620, 644, 644],  # far below and aside
+                      [700, 100, 900, 300],  # a face not kept...
+                      [750, 420, 774, 444]], float)  # ...and a badge on its chest
+    scores = np.array([0.95, 0.8, 0.95, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8])
+    kept = np.ones(len(boxes), dtype=bool)
+    kept[7] = False
+    worn = verifier.worn(boxes, scores, kept)
+    assert worn.tolist() == [False, True, False, False, False, False, False, False, False]
+
+
 def test_a_crowd_of_candidates_runs_in_bounded_batches(astronaut):
     boxes = np.tile([[180.0, 70, 280, 170]], (verifier.BATCH * 2 + 3, 1))
     before = models.run_counts.copy()

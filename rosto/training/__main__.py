@@ -1,5 +1,5 @@
-"""``python -m rosto.training MODEL [--data DIR] [--out DIR] [--fresh] [--tune-from ONNX]``: train
-one model.
+"""``python -m rosto.training MODEL [--data DIR] [--out DIR] [--fresh] [--tune-from ONNX
+[--first-stage K]]``: train one model.
 
 The same command is ``rosto train``; both parse with ``add_arguments`` and run ``run``.
 """
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune-from", type=Path, default=None, metavar="ONNX",
                         help="fine_faces only: skip the base training, run the fine-tuning "
                         "stages from this exported graph")  # fmt: skip
+    parser.add_argument("--first-stage", type=int, default=1, metavar="K",
+                        help="fine_faces with --tune-from: start at fine-tuning stage K "
+                        "(1-based), the graph being the previous stage's")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             print("error: --tune-from needs fine_faces and an ONNX file", file=sys.stderr)
             return 2
         options["start"] = args.tune_from
+        options["first"] = args.first_stage
     recipe = importlib.import_module(f"rosto.training.{args.model}")
     print(recipe.train(args.data, args.out, **options))
     return 0

@@ -92,8 +92,9 @@ def guard_record() -> dict:
 
 def aflw_split_of(name: str) -> str:
     """AFLW2000-3D's two fixed folds (``pose/``), by the CRC32 of the photo's file name:
-    ``train`` when even (the face judge's turned heads, ``rosto.training.face_judge``), ``dev``
-    when odd (the faces ``bench.detection`` pastes). Stable across runs and machines."""
+    ``train`` when even (the turned heads of the fine-pass net's third stage and of the face
+    judge, ``rosto.training.fine_faces`` and ``face_judge``), ``dev`` when odd (the faces
+    ``bench.detection`` pastes). Stable across runs and machines."""
     return "train" if zlib.crc32(name.encode()) % 2 == 0 else "dev"
 
 
