@@ -7,10 +7,11 @@ what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifi
 
 * canvases made here (``canvas``): a 2×2 mosaic of training photos (LFW, Figaro-1k with its heads
   seen from behind, the sunglasses selfies, CelebA, GENKI-4K; their own faces labelled by the
-  shipped detector's boxes) or drawn textures (``texture``: text, gravel, strokes, glowing
-  blobs), 2-MP or 640×480 as the benchmark's, with faces 20-120 px wide
-  pasted on it: AFLW2000-3D's ``train`` fold (turned heads up to ±99°; the benchmark pastes the
-  other fold), UTKFace-train and All-Age-Faces chips (``fine_faces.paste``);
+  shipped detector's boxes) or drawn textures (``texture``: lettering and signs of a vocabulary
+  written here and random letters and digits, gravel, strokes, glowing blobs), 2-MP or 640×480
+  as the benchmark's, with faces 20-120 px wide pasted on it: AFLW2000-3D's ``train`` fold
+  (turned heads up to ±99°; the benchmark pastes the other fold), UTKFace-train and
+  All-Age-Faces chips (``fine_faces.paste``);
 * the candidates the detector's passes give the second look there (recorded at
   ``verifier.verify`` and ``verifier.look_again``, ``proposals``), plus random boxes: a face
   where a candidate's IoU with a labelled face is ``FACE_IOU`` or more, not one under
@@ -21,7 +22,8 @@ what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifi
 * at training time mirrored, lit, blurred, grey or JPEG-compressed at random; the detector's
   own candidates that are no face weigh ``HARD`` times as much.
 
-HELEN, AFLW2000's ``dev`` fold, AFW and scikit-image's photos (the benchmark's) are never read.
+HELEN, AFLW2000's ``dev`` fold, AFW and scikit-image's photos (the benchmark's) are never read,
+nor copied from: the drawn text is no benchmark or test photo's.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from rosto.training.faces import extract
 from rosto.training.fine_faces import chips, face_box, paste, real_photos, unguarded
 
 SEED, EPOCHS, BATCH, LR = 0, 6, 128, 3e-3
-RECIPE = 3  # of the cached crops: change it when they would be made differently
+RECIPE = 4  # of the cached crops: change it when they would be made differently
 SIDE = verifier.JUDGE_SIDE  # the crop's side, as O-Net's
 CANVASES = {"2MP": ((1200, 1632), 14), "640x480": ((480, 640), 5)}  # shape, most faces pasted
 PHOTOS_PER_SHAPE, HELD_OUT = 500, 60  # canvases of each shape: training, held out
@@ -57,8 +59,19 @@ RANDOM_BOXES = 20  # per canvas: random squares 16-300 px, labelled as candidate
 HARD = 2.0  # weight of the detector's candidates that are no face, over random boxes
 JITTERS = 3  # jittered copies of each labelled face's box
 TEXTURED = 0.45  # share of the mosaic's cells made of a drawn texture rather than a photo
-WORDS = ("the", "face", "of", "pixels", "and", "market", "object", "these", "either", "first",
-         "Rosto", "page", "2026", "extra", "as", "or", "be")  # fmt: skip
+# Text drawn on the lettering and sign textures: a generic vocabulary of signs and labels written
+# here (no benchmark or test photo's words), and random strings of these characters.
+VOCABULARY = ("open", "closed", "exit", "sale", "stop", "menu", "hotel", "parking", "bus", "taxi",
+              "street", "avenue", "north", "south", "east", "west", "bakery", "pharmacy", "bank",
+              "police", "school", "library", "museum", "garage", "tickets", "platform", "gate",
+              "entrance", "welcome", "price", "total", "daily", "fresh", "special", "discount",
+              "news", "sport", "music", "radio", "city", "green", "blue", "summer", "winter",
+              "no", "yes", "pull", "push", "floor", "room", "office", "kitchen", "delivery",
+              "free", "new", "best", "club", "team", "final", "zone", "service")  # fmt: skip
+CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
+         cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL,
+         cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)  # fmt: skip
 
 
 def turned_heads(fresh: bool) -> list[tuple[Path, np.ndarray, np.ndarray]]:
@@ -104,20 +117,13 @@ def mosaic_background(shape: tuple[int, int], photos: list, rng: np.random.Gener
 
 
 def texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A faceless drawn texture of ``shape``: printed text, grainy stones, strokes (grass,
+    """A faceless drawn texture of ``shape``: lettering or signs, grainy stones, strokes (grass,
     straw) or glowing blobs on the dark (stars, lamps), at a random scale; hard negatives no
     training photo holds (the detector's candidates fall on such patterns in users' photos)."""
     height, width = shape
     kind = rng.integers(5)
-    if kind == 0:  # printed text
-        image = np.full((height, width, 3), int(rng.uniform(150, 255)), np.uint8)
-        size = rng.uniform(0.5, 4.0)
-        step = int(30 * size) + 4
-        for y in range(step, height + step, step):
-            line = " ".join(rng.choice(WORDS, 12))
-            cv2.putText(image, line, (int(rng.uniform(-50, 0)), y), int(rng.integers(0, 8)),
-                        size, tuple(int(v) for v in rng.uniform(0, 90, 3)),
-                        int(rng.integers(1, 4)), cv2.LINE_AA)  # fmt: skip
+    if kind == 0:  # lettering or signs, turned by up to 30°
+        image = turned(lettering if rng.random() < 0.5 else signs, shape, rng)
     elif kind == 1:  # grains and stones: noise smoothed at a few scales, lit
         image = np.zeros((height, width), np.float32)
         for sigma in rng.uniform(1, 25, 3):
@@ -158,6 +164,95 @@ def texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
             glow = cv2.GaussianBlur(glow, (0, 0), float(rng.uniform(2, 30)))
             image += glow[..., None] * rng.uniform(80, 400, 3).astype(np.float32)
     return np.clip(image, 0, 255)
+
+
+def phrase(rng: np.random.Generator) -> str:
+    """A word of ``VOCABULARY`` (lower, upper or title case) or a random string of 1-9 letters
+    and digits."""
+    if rng.random() < 0.5:
+        word = str(rng.choice(VOCABULARY))
+        return (word, word.upper(), word.title())[int(rng.integers(3))]
+    return "".join(rng.choice(list(CHARACTERS), int(rng.integers(1, 10))))
+
+
+def ink(rng: np.random.Generator, paper: np.ndarray) -> tuple[float, ...]:
+    """A colour that stands out from ``paper`` (dark on light, light on dark)."""
+    light = paper.mean() > 128
+    return tuple(float(v) for v in (rng.uniform(0, 100, 3) if light else rng.uniform(150, 255, 3)))
+
+
+def write(image: np.ndarray, text: str, at: tuple[int, int], size: float, colour: tuple,
+          rng: np.random.Generator) -> None:  # fmt: skip
+    """``text`` drawn in place in a random OpenCV font (italic at random), ``size`` its scale."""
+    font = int(rng.choice(FONTS)) | (cv2.FONT_ITALIC if rng.random() < 0.2 else 0)
+    thickness = max(1, int(size * rng.uniform(0.5, 2.5)))
+    cv2.putText(image, text, at, font, size, colour, thickness, cv2.LINE_AA)
+
+
+def lettering(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Lines of words and random strings, of one random size, on paper (half of the time a
+    light grey, else any plain colour)."""
+    height, width = shape
+    if rng.random() < 0.5:
+        paper = rng.uniform(150, 255) * rng.uniform(0.9, 1.0, 3)
+    else:
+        paper = rng.uniform(0, 255, 3)
+    image = np.full((height, width, 3), paper.round(), np.uint8)
+    size = float(np.exp(rng.uniform(np.log(0.4), np.log(5.0))))
+    step = int(30 * size * rng.uniform(0.9, 1.6)) + 4
+    colour = ink(rng, paper)
+    for y in range(step, height + step, step):
+        line = " ".join(phrase(rng) for _ in range(int(width / (60 * size)) + 2))
+        write(image, line, (int(rng.uniform(-50, 0)), y), size, colour, rng)
+    return image
+
+
+def signs(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Panels, labels and logo-like badges (filled rectangles, discs, triangles with a border or
+    rings) each with a word, a few letters or digits, over a plain colour or a soft gradient."""
+    height, width = shape
+    plain = np.full((height, width, 3), rng.uniform(0, 255, 3), np.float32)
+    plain += np.linspace(0, rng.uniform(-60, 60), height, dtype=np.float32)[:, None, None]
+    image = np.clip(plain, 0, 255).round().astype(np.uint8)  # putText draws on uint8 only
+    for _ in range(int(rng.integers(2, 12))):
+        side = float(np.exp(rng.uniform(np.log(20), np.log(max(21, min(height, width) * 0.8)))))
+        x, y = (int(v) for v in rng.uniform([0, 0], [width, height]))
+        fill = rng.uniform(0, 255, 3)
+        colour = tuple(float(v) for v in fill)
+        half = int(side / 2)
+        shape_kind = int(rng.integers(4))
+        if shape_kind == 0:  # a panel, wider than tall
+            tall = int(half * rng.uniform(0.3, 0.8))
+            cv2.rectangle(image, (x - half, y - tall), (x + half, y + tall), colour, -1)
+        elif shape_kind == 1:  # a disc
+            cv2.circle(image, (x, y), half, colour, -1, cv2.LINE_AA)
+        elif shape_kind == 2:  # a triangle or polygon
+            corners = int(rng.integers(3, 9))
+            angles = np.linspace(0, 2 * np.pi, corners, endpoint=False) + rng.uniform(0, np.pi)
+            points = np.stack([x + half * np.cos(angles), y + half * np.sin(angles)], 1)
+            cv2.fillPoly(image, [points.round().astype(np.int32)], colour, cv2.LINE_AA)
+        else:  # rings
+            for radius in range(half, 2, -max(3, int(half * rng.uniform(0.15, 0.4)))):
+                cv2.circle(image, (x, y), radius, tuple(float(v) for v in rng.uniform(0, 255, 3)),
+                           max(1, int(radius * 0.1)), cv2.LINE_AA)  # fmt: skip
+        if rng.random() < 0.5:  # a border
+            cv2.circle(image, (x, y), half, ink(rng, fill), max(1, half // 10), cv2.LINE_AA)
+        text = phrase(rng)[: int(rng.integers(1, 8))]
+        size = max(0.3, side / (30 * max(1, len(text))) * rng.uniform(0.8, 1.6))
+        write(image, text, (x - half + int(side * 0.1), y + int(side * 0.15)), size,
+              ink(rng, fill), rng)  # fmt: skip
+    return image
+
+
+def turned(draw, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """``draw``(shape, rng) made on a larger square and turned by up to ±30°, cut to ``shape``."""
+    height, width = shape
+    side = int(np.hypot(height, width)) + 2
+    image = draw((side, side), rng)
+    turn = cv2.getRotationMatrix2D((side / 2, side / 2), float(rng.uniform(-30, 30)), 1.0)
+    image = cv2.warpAffine(image, turn, (side, side), borderMode=cv2.BORDER_REFLECT)
+    top, left = (side - height) // 2, (side - width) // 2
+    return image[top : top + height, left : left + width]
 
 
 def canvas(shape: tuple[int, int], most: int, photos: list, turned: list, others: list,
