@@ -6,11 +6,11 @@ sets made here can:
 
 - ``synthetic``: faces of HELEN and of AFLW2000's ``dev`` fold (boxes from their 68 labelled
   points, the same convention as ``groups/``; the fold is half of AFLW2000's faces by a CRC of
-  the file name, ``rosto.training.data.aflw_split_of``: the face judge of the second look
-  trains on the other half, so the turned heads here are faces it never saw) pasted with a
-  soft edge, 20-120 px wide, onto backgrounds with no face in them (mosaics of scikit-image's
-  photos of things, animals and scenes). Every face is labelled, so precision is exact. 2-MP
-  and 640×480 canvases.
+  the file name, ``rosto.training.data.aflw_split_of``: the fine-pass net's turned-head stage
+  and the face judge train on the other half, so the turned heads here are faces neither saw)
+  pasted with a soft edge, 20-120 px wide, onto backgrounds with no face in them (mosaics of
+  scikit-image's photos of things, animals and scenes). Every face is labelled, so precision
+  is exact. 2-MP and 640×480 canvases.
 - ``groups_small``: each AFW group photo scaled so its smallest labelled face is 20-40 px wide,
   set into a 2-MP faceless background. Unlabelled AFW faces shrink with it: recall only.
 
@@ -95,8 +95,8 @@ POSE_GROUPS = ("HELEN", "AFLW yaw < 30°", "AFLW yaw 30-60°", "AFLW yaw ≥ 60�
 def face_sources() -> tuple[tuple[np.ndarray, np.ndarray, str], ...]:
     """(photo, landmark box, origin) of every HELEN face and of the AFLW2000 faces within ±99°
     of the ``dev`` fold (``rosto.training.data.aflw_split_of``: the other fold trains the
-    face judge); the origin names the photo, and an AFLW2000 face's yaw and pitch
-    (degrees)."""
+    fine-pass net's turned-head stage and the face judge); the origin names the photo, and an
+    AFLW2000 face's yaw and pitch (degrees)."""
     from rosto.training.data import aflw
 
     sources = []

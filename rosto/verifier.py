@@ -165,6 +165,7 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
     unsure = (scores >= UNSURE) & (scores < SURE)
     stopped = np.zeros(len(boxes), dtype=bool)
     rnet = np.zeros(len(boxes))
+    onet = np.full(len(boxes), np.nan)  # O-Net's score at each box, where it looked
     if (unsure | fairly_sure).any():
         rnet[unsure | fairly_sure] = run("mtcnn_rnet", image, boxes[unsure | fairly_sure], 24)[0]
         by_rnet = (unsure | fairly_sure) & (scores >= LIKELY) & (rnet >= RNET_FACE)
@@ -178,34 +179,39 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
         unsure &= ~kept & (rnet >= gates)
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
-        onet_look(image, boxes, kept, looked, np.where(fairly_sure[looked], VETO, FACE),
-                  unsure[looked])  # fmt: skip
+        onet[looked] = onet_look(image, boxes, kept, looked,
+                                 np.where(fairly_sure[looked], VETO, FACE), unsure[looked])
     stopped &= area_of(boxes) < PART * image.shape[0] * image.shape[1]
     if stopped.any() and kept.any():
         stopped[stopped] = overlaps(boxes[stopped], boxes[kept], of_smaller=True).max(1) <= INSIDE
     if stopped.any():
-        onet_look(image, boxes, kept, np.flatnonzero(stopped), FACE, True)
+        onet[stopped] = onet_look(image, boxes, kept, np.flatnonzero(stopped), FACE, True)
     if judge:
-        kept[judged_faces(image, boxes, np.flatnonzero(~kept & (scores >= JUDGED)
-                                                       & (rnet >= JUDGE_RNET)))] = True  # fmt: skip
+        doubted = np.flatnonzero(~kept & (scores >= JUDGED) & (rnet >= JUDGE_RNET))
+        kept[judged_faces(image, boxes, doubted, onet)] = True
     return kept, boxes
 
 
-def judged_faces(image: np.ndarray, boxes: np.ndarray, doubted: np.ndarray) -> np.ndarray:
+def judged_faces(image: np.ndarray, boxes: np.ndarray, doubted: np.ndarray,
+                 onet: np.ndarray) -> np.ndarray:  # fmt: skip
     """Those of the ``doubted`` candidates (indices) that the face judge scores ``JUDGE`` or
-    more and O-Net at least ``JUDGE_ONET`` at their boxes."""
+    more and O-Net at least ``JUDGE_ONET`` at their boxes: its score where the cascade already
+    looked there (``onet``, NaN elsewhere; filled in here), one pass for the others."""
     if len(doubted):
         doubted = doubted[judged(image, boxes[doubted]) >= JUDGE]
-    if len(doubted):
-        doubted = doubted[run("mtcnn_onet", image, boxes[doubted], 48)[0] >= JUDGE_ONET]
-    return doubted
+    unseen = doubted[np.isnan(onet[doubted])]
+    if len(unseen):
+        onet[unseen] = run("mtcnn_onet", image, boxes[unseen], 48)[0]
+    return doubted[onet[doubted] >= JUDGE_ONET]
 
 
 def onet_look(image: np.ndarray, boxes: np.ndarray, kept: np.ndarray, looked: np.ndarray,
-              threshold: np.ndarray | float, movable: np.ndarray | bool) -> None:  # fmt: skip
+              threshold: np.ndarray | float, movable: np.ndarray | bool
+              ) -> np.ndarray:  # fmt: skip
     """O-Net at the ``looked`` candidates, marked ``kept`` where it scores ``threshold`` or
     more; a ``movable`` one it turns down is looked at once more at the square its regression
-    gives, and takes that box (in ``boxes``) where O-Net then scores ``FACE`` or more."""
+    gives, and takes that box (in ``boxes``) where O-Net then scores ``FACE`` or more. O-Net's
+    scores at the boxes looked at (K,)."""
     onet, shifts = run("mtcnn_onet", image, boxes[looked], 48)
     face = onet >= threshold
     kept[looked[face]] = True
@@ -215,6 +221,7 @@ def onet_look(image: np.ndarray, boxes: np.ndarray, kept: np.ndarray, looked: np
         found = run("mtcnn_onet", image, moved, 48, crop=1.0)[0] >= FACE
         boxes[looked[again][found]] = moved[found]
         kept[looked[again][found]] = True
+    return onet
 
 
 def regressed(boxes: np.ndarray, shifts: np.ndarray) -> np.ndarray:

@@ -44,8 +44,7 @@ from rosto import detection, verifier
 from rosto.training import cache_dir, data
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.data import load
-from rosto.training.faces import extract
-from rosto.training.fine_faces import chips, face_box, paste, real_photos, unguarded
+from rosto.training.fine_faces import chips, paste, real_photos, turned_heads
 
 SEED, EPOCHS, BATCH, LR = 0, 6, 128, 3e-3
 RECIPE = 4  # of the cached crops: change it when they would be made differently
@@ -72,16 +71,6 @@ CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
          cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL,
          cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)  # fmt: skip
-
-
-def turned_heads(fresh: bool) -> list[tuple[Path, np.ndarray, np.ndarray]]:
-    """(path, box, keypoints) of AFLW2000-3D's ``train`` fold (``data.aflw_split_of``), less
-    what the unseen guard reports: the shipped detector's box of the photo's largest face (it
-    finds all 190, 130-250 px wide)."""
-    paths = unguarded([path for path, _, _ in data.aflw("train")])
-    found = extract(f"fine_faces_aflw_train_{len(paths)}", paths, face_box, fresh)
-    kept = [p for p, f in zip(paths, found["found"], strict=True) if f]
-    return list(zip(kept, found["box"], found["keypoints"], strict=True))
 
 
 def mosaic_background(shape: tuple[int, int], photos: list, rng: np.random.Generator
