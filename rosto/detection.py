@@ -278,6 +278,7 @@ def detect_all(image: np.ndarray) -> list[Face]:
     if net:
         previous = fine_faces.scale_for(height, width)
         small = resized(image, previous)
+        threshold = fine_faces.threshold_of(small)
         candidates = refined(image, in_photo(fine_faces.detections(small), ratio_of(small, image)))
         widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous
         found.append(subset(candidates, (widths >= fine_faces.SMALLEST)
@@ -304,7 +305,8 @@ def detect_all(image: np.ndarray) -> list[Face]:
     if not net:
         return confirmed(image, faces, pool)
     from_net = np.array(order, dtype=int) < len(found[0][0])
-    gates = np.where(from_net & fine_faces.weak(pool[2][order]), verifier.RNET_FACE, verifier.GATE)
+    weak = from_net & fine_faces.weak(pool[2][order], threshold)
+    gates = np.where(weak, verifier.RNET_FACE, verifier.GATE)
     return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates, judge=True)
 
 

@@ -134,6 +134,33 @@ def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
     assert keypoints.shape == (len(found), 6, 2)
 
 
+def test_the_mirrored_read_is_flipped_back_onto_the_photo(crowd):
+    """From 1 MP the fine-pass net reads the photo mirrored too (``fine_faces.fused``): the
+    mirror's score map, flipped back, peaks on the faces where the photo's own does, and the
+    mirrored photo's candidates are the photo's, mirrored, with the same scores (its width a
+    multiple of 8: no padding moves)."""
+    canvas, boxes = crowd
+    scale = fine_faces.scale_for(*canvas.shape[:2])
+    small = detection.resized(canvas, scale)
+    assert fine_faces.mirrors(small) and small.shape[1] % fine_faces.MULTIPLE == 0
+    batch = fine_faces.net_input(small)
+    (own,) = models.run(fine_faces.MODEL, batch)
+    (mirror,) = models.run(fine_faces.MODEL, fine_faces.mirrored(batch))
+    back = mirror[0, 0, :, ::-1]
+    for box in boxes:
+        col, row = ((box[:2] + box[2:]) / 2 * scale // fine_faces.STRIDE).astype(int)
+        near = np.s_[row - 1 : row + 2, col - 1 : col + 2]
+        assert own[0, 0][near].max() >= 0.5 and back[near].max() >= 0.5
+    found, _, scores = fine_faces.detections(small)
+    flipped, _, flipped_scores = fine_faces.detections(np.ascontiguousarray(small[:, ::-1]))
+    flipped[:, [0, 2]] = small.shape[1] - flipped[:, [2, 0]]
+    for box in boxes:
+        faces = [max(range(len(f)), key=lambda i: iou(f[i], box * scale)) for f in (found, flipped)]
+        assert iou(found[faces[0]], box * scale) >= 0.4
+        assert iou(flipped[faces[1]], box * scale) >= 0.4
+        assert np.isclose(scores[faces[0]], flipped_scores[faces[1]], atol=1e-4)
+
+
 def test_the_old_single_pass_missed_them(crowd):
     """What this detector is for: the 256² thumbnail alone finds none of these faces."""
     canvas, boxes = crowd
