@@ -6,11 +6,12 @@ made by the serving pipeline itself (detection → landmarks → the feature's c
 request), never on a dev or test photo. Calibration is deterministic (photos in a fixed CRC
 order, the pipeline on one thread), so the same float graph gives the same int8 bytes.
 
-    python -m tools.convert.quantise [--names hair] [--out build/models]
+    python -m tools.convert.quantise [--names face_recognition hair] [--out build/models]
 
-Float graphs: a converted net's from ``build/models`` (``make weights`` writes them there);
+Float graphs: ``face_recognition`` from ``tools/convert/faceapi.py`` (``make weights`` writes it
+to ``build/models``);
 ``hair`` as ``rosto train hair`` wrote it (commit ``e9ad88f``), read from the repository's
-history and checked against its sha256 (a retrained float graph: update ``HAIR_FLOAT``). The
+history and checked against its sha256 (a retrained float graph: update ``SHIPPED_FLOAT``). The
 recipes (calibration method, activation type) were chosen on the dev sets' accuracy through the
 pipeline (MODELS.md, "Int8 graphs").
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from onnxruntime.quantization import (
     CalibrationDataReader,
@@ -37,8 +39,9 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from rosto import alignment, models
+from rosto import alignment, descriptor, models
 from rosto.features import hair
+from rosto.landmarks import landmarks68
 from rosto.training import data
 from rosto.training.faces import largest_face
 
@@ -64,10 +67,21 @@ def served_crops(paths: list[Path], crops: Callable[..., np.ndarray]) -> np.ndar
     return np.concatenate(out)
 
 
+def recognition_crops(analysis) -> np.ndarray:
+    """The descriptor crop and the 1.3× wider one: the two face_recognition sees per face."""
+    points = landmarks68(analysis)
+    return np.concatenate([descriptor.crops(analysis.image, points),
+                           descriptor.crops(analysis.image, points, descriptor.WIDE)])  # fmt: skip
+
+
 def hair_crops(analysis) -> np.ndarray:
     """The hair region and its mirror image, as ``rosto.features.hair`` batches them."""
     batch = alignment.crops(analysis.image, hair._regions(analysis), hair.INPUT)
     return np.concatenate([batch, batch[:, :, ::-1]])
+
+
+def utkface_train() -> list[Path]:
+    return [path for path, _ in data.utkface("train")]
 
 
 def hair_train() -> list[Path]:
@@ -82,33 +96,49 @@ class Recipe:
     method: CalibrationMethod
     activations: QuantType
     options: dict = field(default_factory=dict)
+    float_from: str | None = None  # this tensor's node and every later one stay float32
 
 
 RECIPES: dict[str, Recipe] = {
+    # the last residual stage (2×2, from relu_138: under 1% of the multiply-adds) in float: the
+    # heads read its ``features``, and the int8 stage moved their answers (MODELS.md)
+    "face_recognition": Recipe(utkface_train, recognition_crops, CalibrationMethod.Percentile,
+                               QuantType.QUInt8, {"CalibPercentile": 99.999}, "relu_138"),
     "hair": Recipe(hair_train, hair_crops, CalibrationMethod.Percentile, QuantType.QUInt8,
                    {"CalibPercentile": 99.99}),
 }  # fmt: skip
 
-# The float graph of ``hair`` (``rosto train hair``): the commit that holds it, and its sha256.
-HAIR_FLOAT = ("5511a6b", "rosto/weights/hair.onnx",
-              "2db2b898486f1d0773f6eb0f05233e78efc40af0114bfdb3089a4c3e73dea51d")  # fmt: skip
+# The float graphs as last shipped (commit, sha256): hair's is the one ``rosto train hair``
+# wrote; face_recognition's is the one ``tools/convert/faceapi.py`` writes, byte for byte.
+SHIPPED_FLOAT = {
+    "face_recognition": ("5511a6b",
+                         "432db8b2153a14a9e3f763eb78d26ea6328c9fd8971f2aba1510b4299fff84bf"),
+    "hair": ("5511a6b", "2db2b898486f1d0773f6eb0f05233e78efc40af0114bfdb3089a4c3e73dea51d"),
+}  # fmt: skip
 
 
-def float_graph(name: str, build: Path) -> Path:
-    """The float graph of ``name``: ``build/<name>.onnx`` (face-api's, from ``make weights``) or,
-    for hair, the trained graph out of git history, sha256-checked."""
-    if name != "hair":
-        path = build / f"{name}.onnx"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: run `make weights` (tools.build_weights) first")
-        return path
-    commit, member, sha = HAIR_FLOAT
+def shipped_float(name: str, out_dir: Path) -> Path:
+    """``out_dir/<name>_float.onnx``: the float graph of ``name`` out of the repository's
+    history (``SHIPPED_FLOAT``), sha256-checked."""
+    commit, sha = SHIPPED_FLOAT[name]
+    member = f"rosto/weights/{name}.onnx"
     blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{member}"],
                           check=True, capture_output=True).stdout  # fmt: skip
     if hashlib.sha256(blob).hexdigest() != sha:
         raise ValueError(f"{commit}:{member} does not match its sha256 {sha}")
-    path = build / "hair_float.onnx"
+    path = out_dir / f"{name}_float.onnx"
     path.write_bytes(blob)
+    return path
+
+
+def float_graph(name: str, build: Path) -> Path:
+    """The float graph of ``name``: face-api's from ``make weights`` (``build/<name>.onnx``);
+    hair's (trained, not converted) out of the repository's history."""
+    if name == "hair":
+        return shipped_float(name, build)
+    path = build / f"{name}.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run `make weights` (tools.build_weights) first")
     return path
 
 
@@ -124,16 +154,30 @@ class Crops(CalibrationDataReader):
         return None if batch is None else {self.input_name: batch.astype(np.float32)}
 
 
+def float_nodes(path: Path, first: str | None) -> list[str]:
+    """Names of the nodes of the graph at ``path`` from the one that outputs ``first`` on, in
+    graph order (unnamed nodes are named after their first output, in the file too)."""
+    graph = onnx.load(str(path))
+    for node in graph.graph.node:
+        node.name = node.name or node.output[0]
+    onnx.save(graph, str(path))
+    names = [node.name for node in graph.graph.node]
+    outputs = [node.output[0] for node in graph.graph.node]
+    return names[outputs.index(first) :] if first else []
+
+
 def quantise(source: Path, out: Path, crops: np.ndarray, recipe: Recipe) -> Path:
     """``source`` → ``out``: shape inference and ORT's graph optimisations, then QDQ int8."""
     input_name = ort.InferenceSession(str(source)).get_inputs()[0].name
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        kept = float_nodes(prepared, recipe.float_from)
         quantize_static(str(prepared), str(out), Crops(input_name, crops),
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         weight_type=QuantType.QInt8, activation_type=recipe.activations,
-                        calibrate_method=recipe.method, extra_options=recipe.options)  # fmt: skip
+                        calibrate_method=recipe.method, extra_options=recipe.options,
+                        nodes_to_exclude=kept)  # fmt: skip
     return out
 
 
