@@ -83,6 +83,17 @@ MAX_PIXELS = 800_000  # of the fine pass's input: the cost stops growing past ~2
 ONE_PASS = 100_000
 LEVEL_STEP = 2
 NARROWEST = 20  # input pixels: BlazeFace's narrower boxes are left to the net where it runs
+# From LARGE photo pixels BlazeFace's pass is at LARGE_STEP below the fine scale (0.25 of a
+# 2-MP photo: exactly half the net's half-size copy, OpenCV's fast area path, where 0.3 took
+# 3.7 ms of CPU to resize; a third fewer input pixels), its boxes from LARGE_NARROWEST input
+# pixels (96 px of a 2-MP photo), and the net answers for refined boxes up to
+# ``fine_faces.REFINED`` (144 px of it): at 0.25 with the hand-over of 0.3, the real 2-MP
+# mosaics lost 16 faces of 100-210 px that BlazeFace scored 0.1-0.3 there and the net's box,
+# refined by R-Net, had grown past 60 input pixels; from 20 input pixels, 3 false boxes more on
+# seed 31. Figures: MODELS.md, "Detection: BlazeFace's pass at a quarter of a 2-MP photo".
+LARGE = 1_500_000
+LARGE_STEP = 2.4
+LARGE_NARROWEST = 24
 # Input pixels of BlazeFace's pass where the net runs, over which its boxes of a face are loose
 # (it was made for 256² inputs): where it scores such a box ``verifier.LIKELY`` or more (a
 # close portrait), a 256² thumbnail pass runs and answers for the faces this wide. HELEN
@@ -236,12 +247,17 @@ def uses_net(height: int, width: int) -> bool:
 
 def blazeface_plan(height: int, width: int) -> tuple[float, tuple[int, int]]:
     """(scale, input shape) of BlazeFace's pass over an image of this size: the fine pass, or
-    where the net takes its place the one a LEVEL_STEP coarser."""
+    where the net takes its place the one a LEVEL_STEP (LARGE_STEP) coarser."""
     scale, shape = fine_pass(height, width)
     if uses_net(height, width):
-        scale /= LEVEL_STEP
+        scale /= LARGE_STEP if large(height, width) else LEVEL_STEP
         shape = input_shape(height, width, scale)
     return scale, shape
+
+
+def large(height: int, width: int) -> bool:
+    """Whether the photo has LARGE pixels or more (BlazeFace's pass a LARGE_STEP coarser)."""
+    return height * width >= LARGE
 
 
 def thumbnail(height: int, width: int) -> tuple[float, tuple[int, int]]:
@@ -272,17 +288,18 @@ def detect_all(image: np.ndarray) -> list[Face]:
     confirms them. The photo is scaled once for the first pass; each coarser pass scales the
     previous pass's copy, not the photo again."""
     height, width = image.shape[:2]
-    net = uses_net(height, width)
+    net, wider = uses_net(height, width), large(height, width)
     found = []
     small, previous = image, 1.0
     if net:
         previous = fine_faces.scale_for(height, width)
         small = resized(image, previous)
         threshold = fine_faces.threshold_of(small)
-        candidates = refined(image, in_photo(fine_faces.detections(small), ratio_of(small, image)))
+        raw = fine_faces.detections(small, fine_faces.WIDER if wider else fine_faces.WIDTHS[1])
+        candidates = refined(image, in_photo(raw, ratio_of(small, image)))
         widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous
-        found.append(subset(candidates, (widths >= fine_faces.SMALLEST)
-                            & (widths <= fine_faces.WIDTHS[1])))  # fmt: skip
+        widest = fine_faces.REFINED if wider else fine_faces.WIDTHS[1]
+        found.append(subset(candidates, (widths >= fine_faces.SMALLEST) & (widths <= widest)))
     scale, shape = blazeface_plan(height, width)
     small = resized(small, scale / previous)
     candidates = blazeface_pass(small, shape)
@@ -290,7 +307,7 @@ def detect_all(image: np.ndarray) -> list[Face]:
         found.append(in_photo(candidates, ratio_of(small, image)))
     else:  # the net's faces: BlazeFace's boxes of faces this small are loose
         widths = candidates[0][:, 2] - candidates[0][:, 0]
-        keep, wide = widths >= NARROWEST, widths > CLOSE
+        keep, wide = widths >= (LARGE_NARROWEST if wider else NARROWEST), widths > CLOSE
         close = bool((candidates[2][keep & wide] >= verifier.LIKELY).any())
         found.append(in_photo(subset(candidates, keep & ~(wide & close)), ratio_of(small, image)))
         if close:  # a close portrait: the thumbnail answers for the wide faces
