@@ -8,7 +8,8 @@ scaled up to 256 px on their longer side, as a letterbox would.
 Where that fine pass would be larger than ``ONE_PASS`` input pixels (from 640×480 up), a
 small detector trained here takes its place (``rosto.fine_faces``: the photo at half size,
 faces of 10-120 px; BlazeFace's early layers at stride 2 were three quarters of a 2-MP photo's
-detection), and BlazeFace runs once more at half the fine scale, for the wider faces.
+detection), and BlazeFace runs once more at half the fine scale (from ``LARGE`` photo pixels at
+``LARGE_STEP`` below it: a quarter of a 2-MP photo), for the wider faces.
 The inputs' pixels are capped (``MAX_PIXELS``, ``fine_faces.MAX_PIXELS``), so the cost and the
 memory grow with the photo up to about 2 MP and stay bounded after that (larger photos then
 find faces down to 20·√(MP/2) px). Where the net runs and BlazeFace's pass sees a face wider

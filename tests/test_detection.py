@@ -144,6 +144,7 @@ def test_the_mirrored_read_is_flipped_back_onto_the_photo(crowd):
     small = detection.resized(canvas, scale)
     assert fine_faces.mirrors(small) and small.shape[1] % fine_faces.MULTIPLE == 0
     batch = fine_faces.net_input(small)
+    assert np.array_equal(fine_faces.mirrored(batch), batch[..., ::-1])
     (own,) = models.run(fine_faces.MODEL, batch)
     (mirror,) = models.run(fine_faces.MODEL, fine_faces.mirrored(batch))
     back = mirror[0, 0, :, ::-1]
@@ -181,6 +182,19 @@ def test_a_large_face_seen_by_both_passes_is_one_face(astronaut, width):
     assert models.run_counts["blazeface"] - before == (2 if width * scale > detection.CLOSE else 1)
     assert len(found) == 1
     assert iou(found[0].box, box) >= 0.5
+
+
+@pytest.mark.parametrize("width", [110, 140])
+def test_the_quarter_pass_hands_over_to_the_net(astronaut, grace_hopper, width):
+    """From 1.5 MP BlazeFace's pass is at a quarter of the photo (half the net's copy), and
+    faces at the hand-over (the net answers for refined boxes up to 144 px of a 2-MP photo,
+    BlazeFace there from 96 px) are found, each once; under 1.5 MP the pass stays at 0.3."""
+    assert detection.blazeface_plan(*TWO_MP)[0] == pytest.approx(0.25)
+    assert detection.blazeface_plan(1000, 1200)[0] == pytest.approx(0.3)
+    canvas = faceless(TWO_MP)
+    boxes = [paste(canvas, astronaut, width, (300, 250)),
+             paste(canvas, mirror(grace_hopper), width, (1100, 700))]  # fmt: skip
+    assert matched(detection.detect(canvas), boxes) == [1, 1]
 
 
 def test_a_large_faceless_photo_has_no_face():
