@@ -1,14 +1,20 @@
 """The 68 iBUG landmarks of every face (face-api's landmark_68 net), and the eye centres.
 
-Shared inputs: computed once per request for all faces, whichever features ask.
+Shared inputs: computed once per request for all faces, whichever features ask. The net's own
+points (``landmarks68``) feed every model and rule that reads landmarks; the landmarks feature
+answers them corrected towards 300-W's annotation (``answer_points``).
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 
 from rosto import alignment, models
 from rosto.analysis import Analysis
+from rosto.headpose import fitted_angles
+from rosto.models import WEIGHTS_DIR
 
 MODEL = "face_landmark_68"
 INPUT = 112
@@ -57,10 +63,57 @@ def landmark_features(analysis: Analysis) -> np.ndarray:
     return analysis.shared("landmark_net", _landmark_net)[1]
 
 
-def eye_centres(analysis: Analysis) -> np.ndarray:
-    """(N, 2, 2): the subject's right then left eye centre, as the mean of each eye contour."""
-    pts = landmarks68(analysis)
+def eye_centres(analysis: Analysis, points: np.ndarray | None = None) -> np.ndarray:
+    """(N, 2, 2): the subject's right then left eye centre, as the mean of each eye contour
+    (of ``points``, by default the net's ``landmarks68``)."""
+    pts = landmarks68(analysis) if points is None else points
     return np.stack([pts[:, 36:42].mean(axis=1), pts[:, 42:48].mean(axis=1)], axis=1)
+
+
+@cache
+def correction() -> dict[str, np.ndarray]:
+    """The answer's correction: a ridge regression's standardisation and weights
+    (``tools.fit_landmarks``)."""
+    with np.load(WEIGHTS_DIR / "landmark_correction.npz") as data:
+        return {name: data[name].astype(np.float64) for name in data.files}
+
+
+# The correction acts in full up to this fitted yaw (degrees) and fades out by the next: its
+# training faces reach 27.5° at the 95th percentile, 33° at the 99th. Beyond them it learnt
+# nothing, and on AFLW2000-3D's turned faces (30-60°, 60-90°) it made the points worse.
+YAW_FULL, YAW_NONE = 25.0, 35.0
+
+
+def corrected(
+    crop_points: np.ndarray, yaw: np.ndarray, model: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """(N, 68, 2) the net's points as fractions of its crop's square, corrected: plus the ridge
+    regression's residual (``model``, by default the shipped ``correction()``), weighted 1 → 0
+    as the fitted ``yaw`` (N,) goes from YAW_FULL to YAW_NONE."""
+    model = correction() if model is None else model
+    x = crop_points.reshape(len(crop_points), -1)
+    fix = (x - model["mean"]) / model["std"] @ model["weights"] + model["offset"]
+    weight = np.clip((YAW_NONE - np.abs(yaw)) / (YAW_NONE - YAW_FULL), 0.0, 1.0)
+    return crop_points + weight[:, None, None] * fix.reshape(-1, 68, 2)
+
+
+def _answer_points(analysis: Analysis) -> np.ndarray:
+    points = landmarks68(analysis)
+    boxes = landmark_boxes(np.stack([face.box for face in analysis.faces]))
+    square = alignment.squares(boxes)
+    crop = (points - square[:, None, :2]) / square[:, None, 2:]
+    yaw = np.array([fitted_angles(p)[2] for p in points])
+    return alignment.to_image(corrected(crop, yaw), boxes)
+
+
+def answer_points(analysis: Analysis) -> np.ndarray:
+    """(N, 68, 2) the points the API answers: the net's, plus a learned correction
+    (``landmark_correction.npz``: a ridge regression of the 136 coordinates in the crop's frame,
+    trained on HELEN's training photos, MODELS.md), faded out on turned faces. It moves the
+    points towards 300-W's manual annotation. Only the landmarks feature reads them: every other
+    consumer (descriptor crops, the aligned rect, expression crops, smile, glasses, head pose)
+    was trained on the net's own ``landmarks68`` and keeps reading those."""
+    return analysis.shared("answer_points", _answer_points)
 
 
 def _aligned_boxes(analysis: Analysis) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.landmarks import eye_centres, landmarks68
+from rosto.landmarks import answer_points, eye_centres
 from rosto.response import point, points
 
 # API.md's groups as index lists into the 68 iBUG points.
@@ -32,8 +32,8 @@ def layout(pts: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) -> dict
 
 
 def compute(analysis: Analysis) -> list[dict]:
-    pts = landmarks68(analysis)
-    centres = eye_centres(analysis)
+    pts = answer_points(analysis)  # corrected; other features read the net's own points
+    centres = eye_centres(analysis, pts)
     return [{"landmarks": layout(p, c[0], c[1])} for p, c in zip(pts, centres, strict=True)]
 
 
