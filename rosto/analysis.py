@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -55,6 +55,18 @@ def set_compute_ahead(enabled: bool) -> None:
     global _ahead
     _ahead = enabled
 
+
+T = TypeVar("T")
+
+
+def ahead(compute: Callable[[], T]) -> Callable[[], T]:
+    """``compute`` begun in the background thread (``set_compute_ahead``), while the caller
+    does other work; the function returned gives its value. Where the pool has not begun it by
+    then (other requests' steps ahead of it), the caller computes it itself rather than wait."""
+    if not _ahead:
+        return compute
+    future = _background.submit(compute)
+    return lambda: compute() if future.cancel() else future.result()
 
 
 class Analysis:

@@ -28,12 +28,12 @@ where the landmarks and every attribute crop then go wrong).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import cv2
 import numpy as np
 
-from rosto import fine_faces, models, verifier
+from rosto import analysis, fine_faces, models, verifier
 from rosto.face import Face
 
 
@@ -277,6 +277,14 @@ def blazeface_pass(small: np.ndarray, shape: tuple[int, int]) -> Detections:
     return decode(DETECTOR, shape, *raw_detections(DETECTOR, network_input(small, shape)))
 
 
+def scaled_pass(image: np.ndarray, scale: float, shape: tuple[int, int]
+                ) -> tuple[np.ndarray, Detections]:  # fmt: skip
+    """The image scaled by ``scale`` (for a pass of input ``shape``) and the boxes, keypoints
+    and scores of BlazeFace's pass over it, in its pixels."""
+    small = resized(image, scale)
+    return small, blazeface_pass(small, shape)
+
+
 def in_photo(detections: Detections, ratio: np.ndarray) -> Detections:
     """Boxes, keypoints and scores in a pass's pixels → in the photo's, ``ratio`` (x, y) being
     the pass's size over the photo's."""
@@ -292,18 +300,18 @@ def detect_all(image: np.ndarray) -> list[Face]:
     net, wider = uses_net(height, width), large(height, width)
     found = []
     small, previous = image, 1.0
-    if net:
+    scale, shape = blazeface_plan(height, width)
+    if net:  # BlazeFace's pass in the background thread while the net's runs in this one
         previous = fine_faces.scale_for(height, width)
         small = resized(image, previous)
+        blazeface_result = analysis.ahead(partial(scaled_pass, small, scale / previous, shape))
         threshold = fine_faces.threshold_of(small)
         raw = fine_faces.detections(small, fine_faces.WIDER if wider else fine_faces.WIDTHS[1])
         candidates = refined(image, in_photo(raw, ratio_of(small, image)))
         widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous
         widest = fine_faces.REFINED if wider else fine_faces.WIDTHS[1]
         found.append(subset(candidates, (widths >= fine_faces.SMALLEST) & (widths <= widest)))
-    scale, shape = blazeface_plan(height, width)
-    small = resized(small, scale / previous)
-    candidates = blazeface_pass(small, shape)
+    small, candidates = blazeface_result() if net else scaled_pass(small, scale, shape)
     if not net:
         found.append(in_photo(candidates, ratio_of(small, image)))
     else:  # the net's faces: BlazeFace's boxes of faces this small are loose

@@ -31,6 +31,13 @@ MAX_BATCH = 4
 # KB of activations each; in passes of 16 they cost 0.074 ms of CPU a crop against 0.094 in
 # passes of 4 (both threads; a 2-MP photo sends it ~60 candidates), the same answers bit for bit.
 BATCH_LIMITS = {"mtcnn_rnet": 16}
+# Models whose inputs are so small (R-Net's 24² and O-Net's and the judge's 48² crops, in
+# batches of up to 16) that ONNX Runtime's hand-offs to a second intra-op thread cost more than
+# the thread gives. Their sessions get one thread whatever ``set_threads`` says: the same answers
+# bit for bit, ~1.5 ms of CPU less on a 640×480 photo's detection, ~4 on a 2-MP one's (MODELS.md,
+# "Detection in two streams"). BlazeFace, on one thread too while it runs beside the fine-pass
+# net (``detection.detect_all``), saved a 640×480 photo a little more but cost 2-MP photos wall.
+ONE_THREAD = frozenset({"mtcnn_rnet", "mtcnn_onet", "face_judge"})
 _lock = threading.Lock()
 _threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
 _memory_arena = True
@@ -117,13 +124,14 @@ def _load(name: str) -> ort.InferenceSession:
             f"model weight file {path.name} is missing from {WEIGHTS_DIR}: reinstall rosto "
             "or rebuild the pack with `make weights`"
         )
-    return open_session(path)
+    return open_session(path, 1 if name in ONE_THREAD else 0)
 
 
-def open_session(path: Path) -> ort.InferenceSession:
-    """A CPU session for the ONNX file at ``path``, with the threads set by ``set_threads``."""
+def open_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    """A CPU session for the ONNX file at ``path``, with ``threads`` intra-op threads (0: those
+    set by ``set_threads``)."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = _threads
+    opts.intra_op_num_threads = threads or _threads
     opts.inter_op_num_threads = 1
     opts.enable_cpu_mem_arena = _memory_arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -8,6 +8,8 @@ gives on the full-size portrait, moved and scaled with it.
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -16,7 +18,7 @@ from photos import mirror
 
 from bench.accuracy import iou
 from bench.detection_data import face_patch
-from rosto import detection, fine_faces, models, verifier
+from rosto import analysis, detection, fine_faces, models, verifier
 
 TWO_MP = (1224, 1632)
 
@@ -160,6 +162,33 @@ def test_the_mirrored_read_is_flipped_back_onto_the_photo(crowd):
         assert iou(found[faces[0]], box * scale) >= 0.4
         assert iou(flipped[faces[1]], box * scale) >= 0.4
         assert np.isclose(scores[faces[0]], flipped_scores[faces[1]], atol=1e-4)
+
+
+def test_blazefaces_pass_beside_the_net_gives_the_answers_in_turn(crowd, monkeypatch):
+    """From 640×480 up BlazeFace's pass runs in the background thread beside the fine-pass
+    net's (``analysis.ahead``): the same faces, bit for bit, as when it runs in turn."""
+    passes = []
+
+    def recorded(*args):
+        passes.append(threading.current_thread().name)
+        return in_turn_pass(*args)
+
+    in_turn_pass = detection.blazeface_pass
+    monkeypatch.setattr(detection, "blazeface_pass", recorded)
+    # A pool of its own: other tests' background steps may still hold the shared one's threads.
+    monkeypatch.setattr(analysis, "_background", ThreadPoolExecutor(1, thread_name_prefix="bg"))
+    canvas, _ = crowd
+    beside = detection.detect(canvas)
+    analysis.set_compute_ahead(False)
+    try:
+        in_turn = detection.detect(canvas)
+    finally:
+        analysis.set_compute_ahead(True)
+    assert passes[0].startswith("bg") and passes[1] == threading.current_thread().name
+    assert len(beside) == len(in_turn) == 4
+    for a, b in zip(beside, in_turn, strict=True):
+        assert np.array_equal(a.box, b.box) and np.array_equal(a.keypoints, b.keypoints)
+        assert a.score == b.score
 
 
 def test_the_old_single_pass_missed_them(crowd):

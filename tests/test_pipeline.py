@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from photos import collage, mirror, without_second_look
 
+from rosto import analysis as analysis_module
 from rosto import detection, models
-from rosto.analysis import Analysis, set_compute_ahead
+from rosto.analysis import Analysis, ahead, set_compute_ahead
 from rosto.config import Settings
 from rosto.errors import RostoError
 from rosto.features import API_FEATURES, resolve
@@ -219,6 +220,21 @@ def test_a_batch_worker_computes_nothing_ahead(astronaut):
     finally:
         set_compute_ahead(True)
     assert in_turn == ahead
+
+
+def test_work_the_pool_has_not_begun_is_done_by_the_caller():
+    """``ahead`` never waits behind other requests' background steps: while every pool thread
+    is busy, the caller computes the value itself, and the queued copy never runs."""
+    release, ran = threading.Event(), []
+    busy = [analysis_module._background.submit(release.wait) for _ in range(8)]
+    try:
+        value = ahead(lambda: ran.append(threading.current_thread().name) or len(ran))
+        assert value() == 1
+    finally:
+        release.set()
+    for step in busy:
+        step.result()
+    assert ran == [threading.current_thread().name]
 
 
 def test_age_gender_and_ethnicity_share_one_recognition_pass(astronaut):
