@@ -33,10 +33,11 @@ MAX_BATCH = 4
 BATCH_LIMITS = {"mtcnn_rnet": 16}
 # Models whose inputs are so small (R-Net's 24² and O-Net's and the judge's 48² crops, in
 # batches of up to 16) that ONNX Runtime's hand-offs to a second intra-op thread cost more than
-# the thread gives. Their sessions get one thread whatever ``set_threads`` says: the same answers
-# bit for bit, ~1.5 ms of CPU less on a 640×480 photo's detection, ~4 on a 2-MP one's (MODELS.md,
-# "Detection in two streams"). BlazeFace, on one thread too while it runs beside the fine-pass
-# net (``detection.detect_all``), saved a 640×480 photo a little more but cost 2-MP photos wall.
+# the thread gives. Their sessions get one thread whatever ``set_threads`` says: the same
+# answers bit for bit, 1.5-2.4 ms of CPU less on a 640×480 photo's detection, 4-6 on a 2-MP
+# one's (MODELS.md, "Detection in two streams"). BlazeFace, on one thread too while it runs
+# beside the fine-pass net (``detection.detect_all``), saved a 640×480 photo a little more but
+# cost 2-MP photos wall time.
 ONE_THREAD = frozenset({"mtcnn_rnet", "mtcnn_onet", "face_judge"})
 _lock = threading.Lock()
 _threads = int(os.environ.get("ROSTO_MODEL_THREADS", "0")) or min(os.cpu_count() or 1, 4)
