@@ -38,17 +38,21 @@ def groups(data: Path = DATA) -> Iterator[tuple[Path, np.ndarray]]:
         yield data / row["file"], boxes
 
 
+def read_pts(pts: Path) -> np.ndarray:
+    """(68, 2) 0-based pixels of a 300-W ``.pts`` file (1-based ``x y`` lines; the ``version``
+    and brace lines, where the file has them, skipped)."""
+    values = []
+    for line in pts.read_text().splitlines():
+        parts = line.replace(",", " ").split()
+        if len(parts) == 2 and all(p.replace(".", "").replace("-", "").isdigit() for p in parts):
+            values.append([float(p) for p in parts])
+    return np.array(values) - 1.0
+
+
 def helen(data: Path = DATA) -> Iterator[tuple[Path, np.ndarray]]:
     """HELEN test photos with their (68, 2) 0-based iBUG points."""
     for pts in sorted((data / "landmarks_helen").glob("*.pts")):
-        values = []
-        for line in pts.read_text().splitlines():
-            parts = line.replace(",", " ").split()
-            if len(parts) == 2 and all(
-                p.replace(".", "").replace("-", "").isdigit() for p in parts
-            ):
-                values.append([float(p) for p in parts])
-        yield pts.with_suffix(".jpg"), np.array(values) - 1.0
+        yield pts.with_suffix(".jpg"), read_pts(pts)
 
 
 def aflw(data: Path = DATA) -> Iterator[tuple[Path, tuple[float, float, float]]]:

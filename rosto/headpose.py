@@ -88,10 +88,12 @@ def fitted_angles(points: np.ndarray) -> np.ndarray:
     return np.array(euler(rotation(points, face_camera(points), mean_face())))
 
 
-def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -> np.ndarray:
+def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray,
+                   angles: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """(156,) one face's shape: its 68 points, 6 detector keypoints and detector box corners,
-    centred, levelled by the eye line and scaled to unit spread; the fitted angles; the eye
-    line's angle (degrees)."""
+    centred, levelled by the eye line and scaled to unit spread; the fitted angles (``angles``
+    where a request has them already, ``rosto.landmarks.fitted``); the eye line's angle
+    (degrees)."""
     centre = points.mean(0)
     spread = np.sqrt(((points - centre) ** 2).sum(1).mean())
     eyes = points[42:48].mean(0) - points[36:42].mean(0)
@@ -101,7 +103,8 @@ def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray) -
     corners = np.reshape(box, (2, 2))
     shape = np.concatenate([points, keypoints, corners]) - centre
     shape = shape @ level.T
-    return np.concatenate([shape.ravel(), fitted_angles(points), [np.degrees(angle)]])
+    angles = fitted_angles(points) if angles is None else angles
+    return np.concatenate([shape.ravel(), angles, [np.degrees(angle)]])
 
 
 SHAPE = 156  # the shape features' length; the landmark net's features follow them
@@ -109,11 +112,13 @@ FITTED = slice(SHAPE - 4, SHAPE - 1)  # the fitted roll, pitch, yaw among them
 
 
 def features(
-    points: np.ndarray, keypoints: np.ndarray, box: np.ndarray, net: np.ndarray
+    points: np.ndarray, keypoints: np.ndarray, box: np.ndarray, net: np.ndarray,
+    angles: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(668,) one face's inputs to the correction: its shape features, then the mean and half
-    the difference of the landmark net's pooled features (2, 256) of its crop and its mirror's."""
-    return np.concatenate([shape_features(points, keypoints, box),
+    """(668,) one face's inputs to the correction: its shape features (``angles`` as there),
+    then the mean and half the difference of the landmark net's pooled features (2, 256) of its
+    crop and its mirror's."""
+    return np.concatenate([shape_features(points, keypoints, box, angles),
                            (net[0] + net[1]) / 2, (net[0] - net[1]) / 2])  # fmt: skip
 
 

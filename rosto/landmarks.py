@@ -97,13 +97,20 @@ def corrected(
     return crop_points + weight[:, None, None] * fix.reshape(-1, 68, 2)
 
 
+def fitted(analysis: Analysis) -> np.ndarray:
+    """(N, 3) roll, pitch, yaw of the mean face fitted to each face's ``landmarks68``, once per
+    request: head pose and the answer's correction both read them."""
+    return analysis.shared(
+        "fitted_angles", lambda a: np.array([fitted_angles(p) for p in landmarks68(a)])
+    )
+
+
 def _answer_points(analysis: Analysis) -> np.ndarray:
     points = landmarks68(analysis)
     boxes = landmark_boxes(np.stack([face.box for face in analysis.faces]))
     square = alignment.squares(boxes)
     crop = (points - square[:, None, :2]) / square[:, None, 2:]
-    yaw = np.array([fitted_angles(p)[2] for p in points])
-    return alignment.to_image(corrected(crop, yaw), boxes)
+    return alignment.to_image(corrected(crop, fitted(analysis)[:, 2]), boxes)
 
 
 def answer_points(analysis: Analysis) -> np.ndarray:

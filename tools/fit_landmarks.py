@@ -29,22 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from bench import datasets
+from bench.accuracy import iou
 from rosto import alignment, detection
 from rosto.analysis import Analysis
-from rosto.headpose import fitted_angles
-from rosto.landmarks import MIRROR, corrected, landmark_boxes, landmarks68
+from rosto.landmarks import MIRROR, corrected, fitted, landmark_boxes, landmarks68
 from rosto.models import WEIGHTS_DIR
 from tools.prepare_faces import data_cache
 
 FOLDS, SEED = 5, 0
 PENALTIES = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0)  # ridge penalties tried, on standardised inputs
 Model = dict[str, np.ndarray]
-
-
-def read_points(pts: Path) -> np.ndarray:
-    """(68, 2) 0-based pixels from a 300-W ``.pts`` (1-based; header lines, if any, skipped)."""
-    rows = [line.split() for line in pts.read_text().splitlines()]
-    return np.array([[float(v) for v in r] for r in rows if len(r) == 2 and r[0][0].isdigit()]) - 1
 
 
 def to_crop(points: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -55,14 +49,9 @@ def to_crop(points: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def best_face(faces: list, truth: np.ndarray):
     """The detected face most overlapping the annotated points' box (IoU ≥ 0.3), or None."""
-    lo, hi = truth.min(0), truth.max(0)
-    best, best_iou = None, 0.3
-    for face in faces:
-        inter = np.clip(np.minimum(hi, face.box[2:]) - np.maximum(lo, face.box[:2]), 0, None)
-        union = np.prod(hi - lo) + np.prod(face.box[2:] - face.box[:2]) - np.prod(inter)
-        if np.prod(inter) / union > best_iou:
-            best, best_iou = face, np.prod(inter) / union
-    return best
+    extent = np.concatenate([truth.min(0), truth.max(0)])
+    overlaps = [iou(extent, face.box) for face in faces]
+    return faces[int(np.argmax(overlaps))] if overlaps and max(overlaps) > 0.3 else None
 
 
 def samples(folder: Path) -> tuple[np.ndarray, ...]:
@@ -70,7 +59,7 @@ def samples(folder: Path) -> tuple[np.ndarray, ...]:
     yaw fitted to the net's points) of every face found, and the photos where it was missed."""
     rows, missed = [], 0
     for index, pts in enumerate(sorted(folder.glob("*.pts"))):
-        image, truth = datasets.load(pts.with_suffix(".jpg")), read_points(pts)
+        image, truth = datasets.load(pts.with_suffix(".jpg")), datasets.read_pts(pts)
         for flipped in (False, True):
             photo = np.ascontiguousarray(image[:, ::-1]) if flipped else image
             gt = truth[MIRROR] * [-1, 1] + [image.shape[1] - 1, 0] if flipped else truth
@@ -78,9 +67,10 @@ def samples(folder: Path) -> tuple[np.ndarray, ...]:
             if face is None:
                 missed += not flipped
                 continue
-            points = landmarks68(Analysis(photo, [face]))[0]
+            analysis = Analysis(photo, [face])
+            points = landmarks68(analysis)[0]
             rows.append((to_crop(points, face.box), to_crop(gt, face.box), index, flipped,
-                         fitted_angles(points)[2]))  # fmt: skip
+                         fitted(analysis)[0, 2]))  # fmt: skip
     net, truth, photo, flipped, yaw = (np.array(column) for column in zip(*rows, strict=True))
     return net, truth, photo, flipped, yaw, missed
 

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,18 @@ HELEN_TRAIN = Dataset("Spinkoo/Face-alignement", "e08a16aa91ad771df34e75f70bc5aa
 DEV_FOLDERS = ("landmarks_helen", "groups")  # dev photos no training photo may repeat
 
 
-def fingerprints(paths: list[Path]) -> tuple[set[str], np.ndarray]:
-    """The guard's own fingerprints (sha256, 128-bit difference hash as 16 bytes) of photos."""
+@cache
+def guard_module():
+    """``../shared/tools/unseen_guard.py`` as a module (its ``dhash``), loaded once."""
     spec = importlib.util.spec_from_file_location("unseen_guard", GUARD)
     guard = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(guard)
-    hashes = [guard.dhash(str(p)) for p in paths]
+    return guard
+
+
+def fingerprints(paths: list[Path]) -> tuple[set[str], np.ndarray]:
+    """The guard's own fingerprints (sha256, 128-bit difference hash as 16 bytes) of photos."""
+    hashes = [guard_module().dhash(str(p)) for p in paths]
     table = np.array([list(h.to_bytes(16, "big")) for h in hashes if h is not None], np.uint8)
     return {hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}, table
 

@@ -8,14 +8,15 @@ import numpy as np
 from rosto import headpose
 from rosto.analysis import Analysis
 from rosto.features import Feature
-from rosto.landmarks import landmark_features, landmarks68
+from rosto.landmarks import fitted, landmark_features, landmarks68
 
 
 def compute(analysis: Analysis) -> list[dict]:
     inputs = np.stack([
-        headpose.features(points, face.keypoints, face.box, net)
-        for points, face, net in zip(
-            landmarks68(analysis), analysis.faces, landmark_features(analysis), strict=True
+        headpose.features(points, face.keypoints, face.box, net, angles)
+        for points, face, net, angles in zip(
+            landmarks68(analysis), analysis.faces, landmark_features(analysis), fitted(analysis),
+            strict=True,
         )
     ])  # fmt: skip
     angles = np.clip(np.round(headpose.predict(inputs, headpose.correction())), -90, 90)
