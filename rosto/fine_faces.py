@@ -64,6 +64,15 @@ CALIBRATION = ((0.0, 0.85, 0.97, 1.0), (0.0, 0.745, 0.8, 1.0))
 # candidates from MIRRORED_THRESHOLD. Figures: MODELS.md (detection).
 MIRROR_FROM = 250_000
 MIRRORED_THRESHOLD = 0.45
+# Where it does, the weak candidates are one per MIRRORED_EXTRA_PIXELS of its input rather than
+# EXTRA (a 2-MP photo's 541×962: 148): the turned heads R-Net and O-Net keep at their labelled
+# box but the fused map scores 0.25-0.35 rank 60-140th of its weak peaks. Faces found in the
+# synthetic 2-MP photos of seeds 11 / 12 / 13 / 29 / 31 (`bench.detection --count 40`): with 5,
+# 275 / 262 / 294 / 306 / 253; 15 or 26, one more on 11, 13, 29 (26: and 31); 75 or 105,
+# 276 / 263 / 296 / 307 / 254; 150, 278 / 264 / 296 / 308 / 254 (every seed ≥ 0.97; false boxes
+# 17 → 19); 263, the same. Their R-Net crops cost: ``detection.WEAK_RNET``. Figures: MODELS.md
+# ("Detection: more candidates for small turned faces").
+MIRRORED_EXTRA_PIXELS = 3_500
 
 
 def scale_for(height: int, width: int) -> float:
@@ -83,20 +92,20 @@ def net_input(small: np.ndarray) -> np.ndarray:
     return batch
 
 
-def decode(output: np.ndarray, threshold: float = THRESHOLD
+def decode(output: np.ndarray, threshold: float = THRESHOLD, extra: int = EXTRA
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Boxes (K, 4), keypoints (K, 6, 2) in input pixels and scores (K,) of the net's output
     (1, OUTPUTS, H, W): the cells scoring ``threshold`` or more that score highest among their
-    3×3 neighbours, at most MOST, best first. Each one's box and keypoints are the mean of
-    those its 3×3 neighbours give, weighted by their scores (on the synthetic 2-MP photos of
-    seeds 11 and 12, 5 more of 318 faces had a candidate at IoU ≥ 0.4 than with the peak's own);
-    computed at the peaks' neighbours only (filtering every plane of the map cost 2.6 ms of a
-    2-MP photo's CPU)."""
+    3×3 neighbours, at most MOST, best first, then the best ``extra`` of those from LOW. Each
+    one's box and keypoints are the mean of those its 3×3 neighbours give, weighted by their
+    scores (on the synthetic 2-MP photos of seeds 11 and 12, 5 more of 318 faces had a candidate
+    at IoU ≥ 0.4 than with the peak's own); computed at the peaks' neighbours only (filtering
+    every plane of the map cost 2.6 ms of a 2-MP photo's CPU)."""
     score = output[0, 0]
     peak = (score >= min(threshold, LOW)) & (score >= cv2.dilate(score, np.ones((3, 3), np.uint8)))
     rows, cols = np.nonzero(peak)
     sure = int((score[rows, cols] >= threshold).sum())
-    order = np.argsort(-score[rows, cols], kind="stable")[: min(sure, MOST) + EXTRA]
+    order = np.argsort(-score[rows, cols], kind="stable")[: min(sure, MOST) + extra]
     rows, cols = rows[order], cols[order]
     height, width = score.shape
     dy, dx = np.divmod(np.arange(9), 3)
@@ -122,6 +131,14 @@ def mirrors(small: np.ndarray) -> bool:
 def threshold_of(small: np.ndarray) -> float:
     """The first score of the net's candidates in this shrunk photo (MIRRORED_THRESHOLD)."""
     return MIRRORED_THRESHOLD if mirrors(small) else THRESHOLD
+
+
+def extra_of(small: np.ndarray) -> int:
+    """How many weak candidates (LOW..``threshold_of``) the net may give in this shrunk photo:
+    EXTRA, or where it reads it mirrored one per MIRRORED_EXTRA_PIXELS (if more)."""
+    if not mirrors(small):
+        return EXTRA
+    return max(EXTRA, small.shape[0] * small.shape[1] // MIRRORED_EXTRA_PIXELS)
 
 
 def mirrored(batch: np.ndarray) -> np.ndarray:
@@ -157,7 +174,7 @@ def detections(small: np.ndarray, widest: float = WIDTHS[1]
     (output,) = models.run(MODEL, batch)
     if mirrors(small):  # two runs: as one batch of 2 a 2-MP photo's took 4 ms more CPU
         output = fused(output, models.run(MODEL, mirrored(batch))[0])
-    boxes, keypoints, scores = decode(output, threshold_of(small))
+    boxes, keypoints, scores = decode(output, threshold_of(small), extra_of(small))
     trained = boxes[:, 2] - boxes[:, 0] <= widest
     return boxes[trained], keypoints[trained], np.interp(scores[trained], *CALIBRATION)
 

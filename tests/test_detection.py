@@ -117,6 +117,15 @@ def test_weak_net_candidates_are_taken_while_the_extra_budget_lasts():
     assert np.allclose(scores, [fine_faces.THRESHOLD + 0.1, *weak[::-1][: fine_faces.EXTRA]])
 
 
+def test_only_mirrored_maps_give_more_weak_candidates():
+    """From 1 MP, where the net reads the photo mirrored, its weak candidates grow with its
+    input (MIRRORED_EXTRA_PIXELS: ~150 in a 2-MP photo); a 640×480 photo keeps EXTRA."""
+    half = [np.zeros((h, w, 3), np.uint8) for h, w in [(240, 320), (612, 816)]]
+    assert [fine_faces.mirrors(small) for small in half] == [False, True]
+    assert fine_faces.extra_of(half[0]) == fine_faces.EXTRA
+    assert 100 < fine_faces.extra_of(half[1]) < 200
+
+
 def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
     """The fine-pass net on the photo at half size, nothing else: a candidate of its own at
     IoU ≥ 0.4 on nearly every one of the 49 faces of 18-26 px, and its sure candidates
