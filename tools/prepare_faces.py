@@ -133,7 +133,11 @@ def export(ds: Dataset, gitdir: Path, out: Path) -> None:
     pos = 0
     for _, name in blobs:
         header_end = batch.index(b"\n", pos)
-        size = int(batch[pos:header_end].split()[2])
+        header = batch[pos:header_end].split()
+        if header[1] == b"missing":  # a large file the snapshot lacks (SMILEsmileD's zip)
+            pos = header_end + 1
+            continue
+        size = int(header[2])
         (out / name).write_bytes(batch[header_end + 1 : header_end + 1 + size])
         pos = header_end + 2 + size
 

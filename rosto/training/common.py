@@ -49,6 +49,19 @@ class Softmaxed(nn.Module):
         return torch.softmax(self.head(x), dim=1)
 
 
+class Averaged(nn.Module):
+    """The served graph of several heads of one recipe (other seeds): the mean of their
+    probabilities. One head's answer hangs on its seed by about a point where the labels are
+    noisy (smile on SMILEsmileD); the mean does not, and each head is cheap."""
+
+    def __init__(self, heads: list[nn.Module]):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.softmax(h(x), dim=1) for h in self.heads]).mean(0)
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     """Fix every source of randomness for a reproducible run.
 
