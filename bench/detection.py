@@ -72,8 +72,9 @@ def mtcnn() -> Callable[[np.ndarray], Boxes]:
 
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[np.ndarray], Boxes]]]] = {
     "shipped": (
-        "from 640×480 up, the fine-pass net trained here at 0.5× (boxes refined by R-Net) and "
-        "BlazeFace at 0.3× (0.25× from 1.5 MP) for wider faces, below it BlazeFace at 0.6×; "
+        "from 640×480 up, the fine-pass net trained here at 0.5× (0.625× at 640×480; boxes "
+        "refined by R-Net) and BlazeFace at 0.3× (0.25× from 1.5 MP) for wider faces, below it "
+        "BlazeFace at 0.6×; "
         "MTCNN R-Net/O-Net second look (also at the candidates a rejected one hid or that hold a "
         "face kept)",
         lambda: lambda image: boxes_of(detection.detect(image)),

@@ -1,14 +1,15 @@
-"""Real faces kept when a photo becomes one of many in a large one: 2-MP mosaics of dev photos.
+"""Real faces kept when a photo becomes one of many in a larger one: mosaics of dev photos.
 
 The synthetic sets of ``bench.detection`` paste HELEN and AFLW faces; users send real group
 photos. Here the dev photos (UTKFace, the glasses set, the hair set, GENKI-4K's dev fifth) are
-shrunk into the cells of 6×6 and 8×8 grids on 1632×1224 canvases (every second block of 36 or
-64 photos), so their faces become 10-200 px faces of a 2-MP photo, and the shipped detector
-runs on each mosaic. The truth is what the same detector finds in each photo at its own size
-(nearly all of them are under 640×480, where BlazeFace's fine pass runs), scaled into its cell:
-scored as ``bench.detection`` scores its sets (a face is found at IoU ≥ 0.4; recall by face
-width; "precision": boxes matching no such face are false detections, faces found only in the
-mosaic, or boxes of another shape).
+shrunk into the cells of grids: 6×6 and 8×8 on 1632×1224 canvases (2 MP: 10-200 px faces), and
+3×3, 4×4 and 6×6 on 640×480 ones (faces ~25-110 px, where the fine-pass net reads the photo at
+``fine_faces.SMALL_SCALE``), each grid from every second block of its size of photos, and the
+shipped detector runs on each mosaic. The truth is what the same detector finds in each photo
+at its own size (nearly all of them are under 640×480, where BlazeFace's fine pass runs),
+scaled into its cell: scored per canvas size as ``bench.detection`` scores its sets (a face is
+found at IoU ≥ 0.4; recall by face width; "precision": boxes matching no such face are false
+detections, faces found only in the mosaic, or boxes of another shape).
 
     python -m bench.detection_mosaics [--json bench/results/detection_mosaics.json]
 """
@@ -26,8 +27,8 @@ from bench import datasets, detection_data
 from bench.detection import boxes_of, score
 from rosto import detection
 
-HEIGHT, WIDTH = 1224, 1632
-GRIDS = (6, 8)
+# Per canvas: its (height, width) and the grids (cells a side) of its mosaics.
+CANVASES = {"2-MP": ((1224, 1632), (6, 8)), "640×480": ((480, 640), (3, 4, 6))}
 
 
 def photos() -> list[Path]:
@@ -39,11 +40,12 @@ def photos() -> list[Path]:
     return paths
 
 
-def mosaic(paths: list[Path], grid: int) -> tuple[np.ndarray, list[tuple[Path, int, int, float]]]:
-    """The photos shrunk into a grid² of cells of one canvas, and where each went (path, left,
-    top, scale)."""
-    canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    cell_h, cell_w = HEIGHT // grid, WIDTH // grid
+def mosaic(paths: list[Path], grid: int, shape: tuple[int, int]
+           ) -> tuple[np.ndarray, list[tuple[Path, int, int, float]]]:  # fmt: skip
+    """The photos shrunk into a grid² of cells of one canvas of ``shape`` (height, width), and
+    where each went (path, left, top, scale)."""
+    canvas = np.zeros((*shape, 3), np.uint8)
+    cell_h, cell_w = shape[0] // grid, shape[1] // grid
     placed = []
     for k, path in enumerate(paths):
         image = datasets.load(path)
@@ -56,35 +58,42 @@ def mosaic(paths: list[Path], grid: int) -> tuple[np.ndarray, list[tuple[Path, i
     return canvas, placed
 
 
-def samples() -> list[detection_data.Sample]:
-    """The mosaics, each labelled with the boxes the detector finds in its photos at their own
-    size, scaled into their cells."""
+def samples(canvases: list[str]) -> dict[str, list[detection_data.Sample]]:
+    """The mosaics of each of the ``canvases`` (keys of CANVASES), each labelled with the boxes
+    the detector finds in its photos at their own size, scaled into their cells."""
     paths = photos()
     own = {path: boxes_of(detection.detect(datasets.load(path))) for path in paths}
-    out = []
-    for grid in GRIDS:
-        block = grid * grid
-        for start in range(0, len(paths) - block + 1, 2 * block):
-            canvas, placed = mosaic(paths[start : start + block], grid)
-            truth = [box * scale + [left, top, left, top]
-                     for path, left, top, scale in placed for box in own[path]]  # fmt: skip
-            boxes = np.array(truth).reshape(-1, 4)
-            out.append(detection_data.Sample(f"{grid}x{grid} from {start}", canvas, boxes, True))
+    out: dict[str, list[detection_data.Sample]] = {}
+    for name in canvases:
+        shape, grids = CANVASES[name]
+        out[name] = []
+        for grid in grids:
+            block = grid * grid
+            for start in range(0, len(paths) - block + 1, 2 * block):
+                canvas, placed = mosaic(paths[start : start + block], grid, shape)
+                truth = [box * scale + [left, top, left, top]
+                         for path, left, top, scale in placed for box in own[path]]  # fmt: skip
+                boxes = np.array(truth).reshape(-1, 4)
+                sample = detection_data.Sample(f"{grid}x{grid} from {start}", canvas, boxes, True)
+                out[name].append(sample)
     return out
 
 
-def run() -> dict:
-    """``bench.detection.score`` of the shipped detector on the mosaics."""
-    mosaics = samples()
-    return {"mosaics": len(mosaics), **score(lambda image: boxes_of(detection.detect(image)),
-                                             mosaics)}  # fmt: skip
+def run(canvases: list[str]) -> dict:
+    """``bench.detection.score`` of the shipped detector on each canvas size's mosaics."""
+    result = {}
+    for name, mosaics in samples(canvases).items():
+        scored = score(lambda image: boxes_of(detection.detect(image)), mosaics)
+        result[name] = {"mosaics": len(mosaics), **scored}
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=Path("bench/results/detection_mosaics.json"))
+    parser.add_argument("--canvases", nargs="+", choices=list(CANVASES), default=list(CANVASES))
     args = parser.parse_args()
-    result = run()
+    result = run(args.canvases)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
 

@@ -303,12 +303,14 @@ def detect_all(image: np.ndarray) -> list[Face]:
     scale, shape = blazeface_plan(height, width)
     if net:  # BlazeFace's pass in the background thread while the net's runs in this one
         previous = fine_faces.scale_for(height, width)
-        small = resized(image, previous)
+        stretch = fine_faces.stretch(previous)
+        small = fine_faces.shrunk(image, previous)
         blazeface_result = analysis.ahead(partial(scaled_pass, small, scale / previous, shape))
         threshold = fine_faces.threshold_of(small)
-        raw = fine_faces.detections(small, fine_faces.WIDER if wider else fine_faces.WIDTHS[1])
+        widest = fine_faces.WIDER if wider else fine_faces.WIDTHS[1]
+        raw = fine_faces.detections(small, widest * stretch)
         candidates, rnet = refined(image, in_photo(raw, ratio_of(small, image)))
-        widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous
+        widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous / stretch
         widest = fine_faces.REFINED if wider else fine_faces.WIDTHS[1]
         hopeless = fine_faces.weak(candidates[2], threshold) & (rnet < WEAK_RNET)
         fits = (widths >= fine_faces.SMALLEST) & (widths <= widest) & ~hopeless
@@ -335,7 +337,9 @@ def detect_all(image: np.ndarray) -> list[Face]:
     from_net = np.array(order, dtype=int) < len(found[0][0])
     weak = from_net & fine_faces.weak(pool[2][order], threshold)
     gates = np.where(weak, verifier.RNET_FACE, verifier.GATE)
-    return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates, judge=True)
+    strict = from_net if stretch > 1 else None  # read above its training scale: small shiny things
+    return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates, judge=True,
+                     strict=strict)
 
 
 # R-Net's regressed box is MTCNN's, a third taller than wide; its square, shrunk by the
@@ -393,8 +397,8 @@ CONTAINER_SCORE = 0.1
 
 def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = None,
               around: bool = False, vetoable: np.ndarray | None = None,
-              gates: np.ndarray | float = verifier.GATE, judge: bool = False
-              ) -> list[Face]:  # fmt: skip
+              gates: np.ndarray | float = verifier.GATE, judge: bool = False,
+              strict: np.ndarray | None = None) -> list[Face]:  # fmt: skip
     """The faces the detector is sure of, and the unsure ones that a second look confirms
     (``rosto.verifier``; O-Net may veto the ``vetoable`` ones R-Net keeps; ``gates``: R-Net's
     score from which each goes on to O-Net), then those of the
@@ -410,7 +414,7 @@ def confirmed(image: np.ndarray, faces: list[Face], pool: Detections | None = No
     boxes = np.array([f.box for f in faces]).reshape(-1, 4)
     scores = np.array([f.score for f in faces])
     keypoints = np.array([f.keypoints for f in faces]).reshape(-1, 6, 2)
-    kept, moved = verifier.verify(image, boxes, scores, vetoable, gates, judge)
+    kept, moved = verifier.verify(image, boxes, scores, vetoable, gates, judge, strict)
 
     def look_again(which: np.ndarray) -> np.ndarray:
         """Add the ``which`` of the pooled candidates (one per overlapping group), kept if the

@@ -82,6 +82,14 @@ FACE = 0.9  # O-Net's score to keep an unsure candidate
 LIKELY = 0.5  # the detector's score from which R-Net alone may keep a candidate, or not stop it
 RNET_FACE = 0.8  # R-Net's score that keeps such a candidate
 VETO = 0.2  # O-Net's score under which a fairly sure candidate is dropped
+# The detector's fairly sure candidates it asks to be ``strict`` with (the fine-pass net's, read
+# above the scale it was trained at: ``fine_faces.SMALL_SCALE``) go on to O-Net only from R-Net's
+# GATE, as unsure ones do, and are dropped under STRICT_VETO rather than VETO. The false faces
+# the net found there (17-18 px, small shiny things on the test portraits read at 0.5625-0.65)
+# scored R-Net 0.12-0.19 or O-Net 0.31-0.38; the synthetic 640×480 faces kept by VETO alone
+# R-Net 0.45-0.50 and O-Net 0.73-0.77. Figures: MODELS.md ("Detection: 640×480 photos read at
+# 0.625").
+STRICT_VETO = 0.5
 CROP = 1.15  # the square crop's side, in the candidate box's longer side
 BATCH = 64  # crops per run: bounded memory for a crowd's candidates
 SWALLOWED = 3.0  # a rejected box at least this many times a pooled one's area may hide it
@@ -151,14 +159,16 @@ def run(model: str, image: np.ndarray, boxes: np.ndarray, side: int, crop: float
 
 def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
            vetoable: np.ndarray | None = None, gates: np.ndarray | float = GATE,
-           judge: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+           judge: bool = False, strict: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Which candidates (boxes (K, 4) in the image's pixels, detector scores (K,)) are faces,
     and their boxes: the detector's, or O-Net's where its second look moved the face. The
     ``vetoable`` ones (K,) that R-Net would keep alone are kept unless O-Net vetoes them, as
     fairly sure ones: the fine-pass net's (it scores name badges and emblems 0.7-0.8, which
     R-Net takes for faces, 0.91, and O-Net does not, 0.002). ``gates``: R-Net's score from
     which each unsure candidate goes on to O-Net (``GATE``; higher for the net's weakest);
-    ``judge``: the face judge looks at those the cascade turned down (``judged_faces``)."""
+    ``judge``: the face judge looks at those the cascade turned down (``judged_faces``);
+    ``strict`` (K,): fairly sure ones that need R-Net's GATE and O-Net's STRICT_VETO."""
     boxes = boxes.copy()
     kept = scores >= SURE_ENOUGH
     fairly_sure = (scores >= SURE) & ~kept
@@ -177,10 +187,13 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
         unsure &= ~fairly_sure
         stopped = unsure & ~kept & (rnet < GATE) & (rnet >= FLOOR) & (scores >= LIKELY)
         unsure &= ~kept & (rnet >= gates)
+        if strict is not None:
+            fairly_sure &= ~strict | (rnet >= GATE)
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
+        vetoes = VETO if strict is None else np.where(strict[looked], STRICT_VETO, VETO)
         onet[looked] = onet_look(image, boxes, kept, looked,
-                                 np.where(fairly_sure[looked], VETO, FACE), unsure[looked])
+                                 np.where(fairly_sure[looked], vetoes, FACE), unsure[looked])
     stopped &= area_of(boxes) < PART * image.shape[0] * image.shape[1]
     if stopped.any() and kept.any():
         stopped[stopped] = overlaps(boxes[stopped], boxes[kept], of_smaller=True).max(1) <= INSIDE
