@@ -71,8 +71,8 @@ class Watch:
         def low_decode(detector, shape, scores, regressions, threshold=detection.SCORE_THRESHOLD):
             return decode(detector, shape, scores, regressions, min(threshold, LOW))
 
-        def low_net_decode(output, threshold=fine_faces.THRESHOLD):
-            return net_decode(output, min(threshold, LOW))
+        def low_net_decode(output, threshold=fine_faces.THRESHOLD, extra=fine_faces.EXTRA):
+            return net_decode(output, min(threshold, LOW), extra)
 
         detection.confirmed = watched_confirmed
         verifier.look_again = watched_look_again
