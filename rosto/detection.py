@@ -307,8 +307,8 @@ def detect_all(image: np.ndarray) -> list[Face]:
         small = fine_faces.shrunk(image, previous)
         blazeface_result = analysis.ahead(partial(scaled_pass, small, scale / previous, shape))
         threshold = fine_faces.threshold_of(small)
-        widest = fine_faces.WIDER if wider else fine_faces.WIDTHS[1]
-        raw = fine_faces.detections(small, widest * stretch)
+        trained = fine_faces.WIDER if wider else fine_faces.WIDTHS[1]
+        raw = fine_faces.detections(small, trained * stretch)
         candidates, rnet = refined(image, in_photo(raw, ratio_of(small, image)))
         widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous / stretch
         widest = fine_faces.REFINED if wider else fine_faces.WIDTHS[1]

@@ -34,10 +34,8 @@ def out_of_fold(train: recipe.Sets, epochs: int, heads: int) -> dict[str, str]:
         rng = seed_everything(recipe.SEED + fold)
         held = {name: np.arange(len(y)) % FOLDS == fold for name, (_, y) in train.items()}
         rest = {name: (x[~held[name]], y[~held[name]]) for name, (x, y) in train.items()}
-        fitted = [common.fit_balanced_head(rest, slice(0, recipe.FEATURES + 4),
-                                           recipe.SET_WEIGHTS, rng, classes=2, epochs=epochs,
-                                           lr=recipe.LR, batch=recipe.BATCH, desc="cv")
-                  for _ in range(heads)]  # fmt: skip
+        fitted = [recipe.fit_head(rest, slice(0, recipe.FEATURES + 4), rng, epochs=epochs)
+                  for _ in range(heads)]
         served = common.Averaged(fitted)
         for name, (x, y) in train.items():
             smiling = predict(served, np.ascontiguousarray(x[held[name], 0]))[:, 1] >= 0.5

@@ -111,10 +111,10 @@ def datasets(data_dir: Path, fresh: bool) -> tuple[Sets, Sets]:
 
 
 def fit_head(train: Sets, columns: slice, rng: np.random.Generator,
-             hidden: int = 256) -> common.Head:
+             hidden: int = 256, epochs: int = EPOCHS) -> common.Head:
     """A head on ``columns`` of the inputs, every view of every face; each set's two classes
     weigh as if balanced, each set by ``SET_WEIGHTS``."""
-    return common.fit_balanced_head(train, columns, SET_WEIGHTS, rng, classes=2, epochs=EPOCHS,
+    return common.fit_balanced_head(train, columns, SET_WEIGHTS, rng, classes=2, epochs=epochs,
                                     lr=LR, batch=BATCH, desc="smile", hidden=hidden)  # fmt: skip
 
 
