@@ -10,12 +10,24 @@ octave, so for a sharp face this ratio is the same at 60 px and at 800 px, whate
 contrast or lighting; a blur of σ px empties the fine band first. The level is the fine band's
 variance after scaling the face's contrast so that the coarse band's variance is
 ``REFERENCE_VARIANCE``: still a Laplacian variance with threshold 100 (API.md), now with the
-same meaning at every face size. The threshold sits where a Gaussian blur of σ = 2 px (an edge
-spread over ~5 px) is called blurry and an unblurred face sharp, chosen on downscaled HELEN,
-AFLW2000 and the test photos (``python -m bench.accuracy --only blur``, MODELS.md).
+same meaning at every face size.
+
+Grain is not sharpness: sensor noise and JPEG blocks put fine-band variance everywhere alike,
+so a blurred photo with grain reads sharper than it looks. The quietest part of a face shows
+that grain (the 5th-percentile 16-px block of the fine band: on a sharp face still some skin
+texture, on a blurred one little but grain), so ``GRAIN_SHARE`` of it is taken from the fine
+band (half: all of it would take a sharp face's skin texture too), and a quarter as much from
+the coarse one (where white grain puts a quarter of its variance, an octave coarser).
+
+The threshold sits between unblurred faces (sharp) and faces blurred with a Gaussian of σ ≥ 2
+px (an edge spread over ~5 px: blurry) on downscaled HELEN and AFLW2000 photos, saved as JPEG
+90 and 60 and with grain of σ 3 grey levels: in the middle (in log) of the constants for which
+the worse of the two rates at every face size stays highest when the threshold moves by ±5%
+(``python -m bench.accuracy --only blur``, MODELS.md): room on both sides, not the edge of
+either.
 
 Faces over ``MAX_SIDE`` px are measured on a grid of ``TILES``² native-resolution tiles spread
-over the face box, so the cost stays bounded (about 2 ms) however large the face.
+over the face box, so the cost stays bounded (a few ms) however large the face.
 
 Exposure compares the face's mean luminance and its share of clipped pixels against thresholds
 set on synthetic darkening and brightening of sharp portraits (``tests/test_quality.py``).
@@ -30,8 +42,9 @@ from rosto.analysis import Analysis
 from rosto.features import Feature
 
 BLUR_THRESHOLD = 100
-# Fine/coarse band ratio 0.294 → level 100: blurry below (see the module docstring).
-REFERENCE_VARIANCE = 340.0
+# Fine/coarse band ratio 0.263, grain taken out → level 100: blurry below.
+REFERENCE_VARIANCE = 380.0
+GRAIN_SHARE, GRAIN_BLOCK, GRAIN_PERCENTILE = 0.5, 16, 5  # half the quietest 16-px block's variance
 MAX_SIDE, TILES, TILE = 384, 3, 128  # larger faces: 3×3 tiles of 128 px at native resolution
 DARK_MEAN, DARK_SHARE = 60, 0.5  # mean luminance below, or share of pixels under 30 above
 BRIGHT_MEAN, BRIGHT_SHARE = 200, 0.4  # mean luminance above, or share of pixels over 240 above
@@ -56,17 +69,22 @@ def tiles(grey: np.ndarray) -> list[np.ndarray]:
     return [grey[t : t + TILE, left : left + TILE] for t in tops for left in lefts]
 
 
-def band_energies(grey: np.ndarray) -> tuple[float, float]:
-    """Summed squares of the fine (σ 1–2 px) and coarse (σ 2–4 px) Laplacian bands."""
+def band_variances(grey: np.ndarray) -> tuple[float, float]:
+    """Variances of the fine (σ 1–2 px) and coarse (σ 2–4 px) Laplacian bands, less the grain:
+    GRAIN_SHARE of the fine band's variance in its quietest block, a quarter of that coarser."""
     g = grey.astype(np.float32)
     g1, g2, g4 = (cv2.GaussianBlur(g, (0, 0), s, borderType=cv2.BORDER_REFLECT) for s in (1, 2, 4))
-    fine, coarse = (float(np.square(b - b.mean()).sum()) for b in (g1 - g2, g2 - g4))
-    return fine, coarse
+    fine = np.square(g1 - g2 - (g1 - g2).mean())
+    rows, cols = (max(n // GRAIN_BLOCK, 1) for n in fine.shape)
+    height, width = fine.shape[0] // rows, fine.shape[1] // cols
+    blocks = fine[: rows * height, : cols * width].reshape(rows, height, cols, width).mean((1, 3))
+    grain = GRAIN_SHARE * float(np.percentile(blocks, GRAIN_PERCENTILE))
+    return float(fine.mean()) - grain, float(np.var(g2 - g4)) - grain / 4
 
 
 def blur_level(grey: np.ndarray) -> int:
     """The fine band's variance with the coarse band's normalised to REFERENCE_VARIANCE."""
-    fine, coarse = np.sum([band_energies(t) for t in tiles(grey)], axis=0)
+    fine, coarse = np.sum([band_variances(t) for t in tiles(grey)], axis=0)
     if coarse <= 1e-6:  # a flat region (a blank or clipped box): no detail at any scale
         return 0
     return int(round(REFERENCE_VARIANCE * fine / coarse))
