@@ -9,9 +9,10 @@ and 4, a stride-8 branch for context added back at stride 4) that reads the phot
 cell a face probability, its box (centre offset in units of ``UNIT`` and log size) and
 its six keypoints (offsets in units of the face's width). Its candidates are the local maxima
 of the score; the detector pools them with its coarse BlazeFace pass's (the faces wider than
-this net was trained for) and hands them to the verifier like BlazeFace's own. From about
-1 MP (``MIRROR_FROM``) the net also reads the photo mirrored, and a cell's score is the mean of
-both reads (``fused``): more turned heads found, fewer false candidates.
+this net was trained for) and hands them to the verifier like BlazeFace's own. The net reads
+every photo twice, as it is and mirrored, and a cell's score is both reads' fused (``fused``):
+a head turned one way is not the net's mirror image of one turned the other, so more turned
+heads are found.
 """
 
 from __future__ import annotations
@@ -55,23 +56,24 @@ MOST = 300
 # 0.964 / 0.965 / 0.946 with 10 (but the 640×480 portrait's detection +2 ms, all its features
 # then 40.1 ms against a 40 ms budget), 0.964 / 0.982 with 20 (a 640×480 photo 14 ms: over its
 # 12 ms budget, O-Net looking at textures until the weak candidates' R-Net gate went to 0.8).
+# EXTRA is now the single read's (``decode``'s default, as training measures the net); the
+# detector's fused reads give MIRRORED_EXTRA_PIXELS' count.
 LOW, EXTRA = 0.25, 5
 # The net's scores mapped onto BlazeFace's (piecewise linear between these points), where the
 # verifier's rules were chosen (``rosto.verifier``): textures score higher here than there.
 CALIBRATION = ((0.0, 0.85, 0.97, 1.0), (0.0, 0.745, 0.8, 1.0))
-# The net's input pixels (a 1-MP photo at SCALE) from which it reads the photo mirrored too,
-# its scores then the mean of the photo's and the mirror's read back (``fused``), its
-# candidates from MIRRORED_THRESHOLD. Figures: MODELS.md (detection).
-MIRROR_FROM = 250_000
+# The candidates of the fused map (``fused``) start at MIRRORED_THRESHOLD, not THRESHOLD (the
+# net's single read, as its training measures it). Figures: MODELS.md (detection).
 MIRRORED_THRESHOLD = 0.45
-# Where it does, the weak candidates are one per MIRRORED_EXTRA_PIXELS of its input rather than
-# EXTRA (a 2-MP photo's 541×962: 148): the turned heads R-Net and O-Net keep at their labelled
-# box but the fused map scores 0.25-0.35 rank 60-140th of its weak peaks. Faces found in the
-# synthetic 2-MP photos of seeds 11 / 12 / 13 / 29 / 31 (`bench.detection --count 40`): with 5,
-# 275 / 262 / 294 / 306 / 253; 15 or 26, one more on 11, 13, 29 (26: and 31); 75 or 105,
-# 276 / 263 / 296 / 307 / 254; 150, 278 / 264 / 296 / 308 / 254 (every seed ≥ 0.97; false boxes
-# 17 → 19); 263, the same. Their R-Net crops cost: ``detection.WEAK_RNET``. Figures: MODELS.md
-# ("Detection: more candidates for small turned faces").
+# The weak candidates of the fused map are one per MIRRORED_EXTRA_PIXELS of the net's input, not
+# EXTRA (a 2-MP photo's 541×962: 148; a 640×480 photo's 400×300: 34): the turned heads R-Net
+# and O-Net keep at their labelled box but the fused map scores 0.25-0.35 rank 60-140th of its
+# weak peaks. Faces found in the synthetic 2-MP photos of seeds 11 / 12 / 13 / 29 / 31
+# (`bench.detection --count 40`): with 5, 275 / 262 / 294 / 306 / 253; 15 or 26, one more on
+# 11, 13, 29 (26: and 31); 75 or 105, 276 / 263 / 296 / 307 / 254; 150, 278 / 264 / 296 / 308 /
+# 254 (every seed ≥ 0.97; false boxes 17 → 19); 263, the same. Their R-Net crops cost:
+# ``detection.WEAK_RNET``. Figures: MODELS.md ("Detection: more candidates for small turned
+# faces").
 MIRRORED_EXTRA_PIXELS = 3_500
 # A small photo (up to a 640×480's 400×300) is read at up to SMALL_SCALE, not SCALE, its input up
 # to SMALL_PIXELS: its 20-25 px faces 12.5-16 input px, not 10-12.5, where the net finds more.
@@ -152,22 +154,10 @@ def decode(output: np.ndarray, threshold: float = THRESHOLD, extra: int = EXTRA
     return mean[:, :4], mean[:, 4:].reshape(-1, KEYPOINTS, 2), score[rows, cols]
 
 
-def mirrors(small: np.ndarray) -> bool:
-    """Whether the net reads the shrunk photo mirrored as well (MIRROR_FROM)."""
-    return small.shape[0] * small.shape[1] >= MIRROR_FROM
-
-
-def threshold_of(small: np.ndarray) -> float:
-    """The first score of the net's candidates in this shrunk photo (MIRRORED_THRESHOLD)."""
-    return MIRRORED_THRESHOLD if mirrors(small) else THRESHOLD
-
-
 def extra_of(small: np.ndarray) -> int:
-    """How many weak candidates (LOW..``threshold_of``) the net may give in this shrunk photo:
-    EXTRA, or where it reads it mirrored one per MIRRORED_EXTRA_PIXELS (if more)."""
-    if not mirrors(small):
-        return EXTRA
-    return max(EXTRA, small.shape[0] * small.shape[1] // MIRRORED_EXTRA_PIXELS)
+    """How many weak candidates (LOW..MIRRORED_THRESHOLD) the fused map of this shrunk photo
+    may give: one per MIRRORED_EXTRA_PIXELS of it."""
+    return small.shape[0] * small.shape[1] // MIRRORED_EXTRA_PIXELS
 
 
 def mirrored(batch: np.ndarray) -> np.ndarray:
@@ -186,7 +176,11 @@ def fused(output: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     scores low and the other high, as a turned head may be, is a candidate or not by both. The
     boxes and keypoints stay the photo's own: with the mean of both sides' (the mirror's x
     offsets negated, the subject's sides swapped) the 2-MP sets lost 5 faces and the AFW set a
-    22 px face."""
+    22 px face. The larger of the two scores rather than their mean found 8 more of the 1,704
+    faces of seventeen seeds' synthetic 640×480 sets but took 7 more false boxes there, 18 more
+    in the real 640×480 mosaics (for 10 faces fewer) and 9 more in 1-MP photos, and sent O-Net
+    more textures (figures: MODELS.md, "Detection:
+    the fine-pass net reads every photo mirrored")."""
     score = output[0, 0]
     score += mirror[0, 0, :, ::-1]
     score /= 2
@@ -196,19 +190,18 @@ def fused(output: np.ndarray, mirror: np.ndarray) -> np.ndarray:
 def detections(small: np.ndarray, widest: float = WIDTHS[1]
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Boxes, keypoints and scores (``CALIBRATION``) of the faces the net finds in the already
-    shrunk photo, in its pixels; none wider than ``widest``, by default what it was trained for
-    (its boxes of wider faces are loose, and outscored BlazeFace's good ones of them in the
-    merge)."""
+    shrunk photo, read as it is and mirrored (``fused``), in its pixels; none wider than
+    ``widest``, by default what it was trained for (its boxes of wider faces are loose, and
+    outscored BlazeFace's good ones of them in the merge)."""
     batch = net_input(small)
-    (output,) = models.run(MODEL, batch)
-    if mirrors(small):  # two runs: as one batch of 2 a 2-MP photo's took 4 ms more CPU
-        output = fused(output, models.run(MODEL, mirrored(batch))[0])
-    boxes, keypoints, scores = decode(output, threshold_of(small), extra_of(small))
+    (output,) = models.run(MODEL, batch)  # two runs: as one batch of 2, 4 ms more CPU at 2 MP
+    output = fused(output, models.run(MODEL, mirrored(batch))[0])
+    boxes, keypoints, scores = decode(output, MIRRORED_THRESHOLD, extra_of(small))
     trained = boxes[:, 2] - boxes[:, 0] <= widest
     return boxes[trained], keypoints[trained], np.interp(scores[trained], *CALIBRATION)
 
 
-def weak(scores: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
-    """Which of the calibrated ``scores`` (``detections``) are of the EXTRA candidates, under
-    ``threshold`` (``threshold_of``) before calibration."""
-    return scores < np.interp(threshold, *CALIBRATION)
+def weak(scores: np.ndarray) -> np.ndarray:
+    """Which of the calibrated ``scores`` (``detections``) are of the weak candidates, under
+    MIRRORED_THRESHOLD before calibration."""
+    return scores < np.interp(MIRRORED_THRESHOLD, *CALIBRATION)

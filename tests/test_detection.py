@@ -117,13 +117,11 @@ def test_weak_net_candidates_are_taken_while_the_extra_budget_lasts():
     assert np.allclose(scores, [fine_faces.THRESHOLD + 0.1, *weak[::-1][: fine_faces.EXTRA]])
 
 
-def test_only_mirrored_maps_give_more_weak_candidates():
-    """From 1 MP, where the net reads the photo mirrored, its weak candidates grow with its
-    input (MIRRORED_EXTRA_PIXELS: ~150 in a 2-MP photo); a 640×480 photo keeps EXTRA."""
-    half = [np.zeros((h, w, 3), np.uint8) for h, w in [(240, 320), (612, 816)]]
-    assert [fine_faces.mirrors(small) for small in half] == [False, True]
-    assert fine_faces.extra_of(half[0]) == fine_faces.EXTRA
-    assert 100 < fine_faces.extra_of(half[1]) < 200
+def test_the_weak_candidates_grow_with_the_nets_input():
+    """The fused map's weak candidates are one per MIRRORED_EXTRA_PIXELS of the net's input:
+    ~150 in a 2-MP photo, a few dozen in a 640×480 one."""
+    small = [np.zeros((h, w, 3), np.uint8) for h, w in [(300, 400), (612, 816)]]
+    assert [fine_faces.extra_of(s) for s in small] == [34, 142]
 
 
 def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
@@ -146,14 +144,14 @@ def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
 
 
 def test_the_mirrored_read_is_flipped_back_onto_the_photo(crowd):
-    """From 1 MP the fine-pass net reads the photo mirrored too (``fine_faces.fused``): the
-    mirror's score map, flipped back, peaks on the faces where the photo's own does, and the
-    mirrored photo's candidates are the photo's, mirrored, with the same scores (its width a
-    multiple of 8: no padding moves)."""
+    """The fine-pass net reads the photo mirrored too (``fine_faces.fused``): the mirror's score
+    map, flipped back, peaks on the faces where the photo's own does, and the mirrored photo's
+    candidates are the photo's, mirrored, with the same scores (its width a multiple of 8: no
+    padding moves)."""
     canvas, boxes = crowd
     scale = fine_faces.scale_for(*canvas.shape[:2])
     small = detection.resized(canvas, scale)
-    assert fine_faces.mirrors(small) and small.shape[1] % fine_faces.MULTIPLE == 0
+    assert small.shape[1] % fine_faces.MULTIPLE == 0
     batch = fine_faces.net_input(small)
     assert np.array_equal(fine_faces.mirrored(batch), batch[..., ::-1])
     (own,) = models.run(fine_faces.MODEL, batch)
@@ -267,16 +265,17 @@ def test_no_input_is_larger_than_its_cap(shape):
 
 @pytest.mark.parametrize("shape", [(480, 640), (375, 500)])
 def test_a_photo_runs_each_detector_once(astronaut, shape):
-    """640×480: the fine-pass net and BlazeFace's coarser pass once each; 500×375: BlazeFace's
-    fine pass alone. The second look's nets take the candidates in one batch each: R-Net's
-    refinement of the net's boxes, the look, and once more those a rejected candidate hid;
-    O-Net the look and those R-Net stopped, each once more at the boxes its regression moved."""
+    """640×480: the fine-pass net twice (the photo and its mirror) and BlazeFace's coarser pass
+    once; 500×375: BlazeFace's fine pass alone. The second look's nets take the candidates in
+    one batch each: R-Net's refinement of the net's boxes, the look, and once more those a
+    rejected candidate hid; O-Net the look and those R-Net stopped, each once more at the boxes
+    its regression moved."""
     photo = cv2.resize(astronaut, shape[::-1])
     before = models.run_counts.copy()
     assert len(detection.detect(photo)) == 1
     runs = models.run_counts - before
     net = detection.uses_net(*shape)
-    assert runs["blazeface"] == 1 and runs["fine_faces"] == net
+    assert runs["blazeface"] == 1 and runs["fine_faces"] == 2 * net
     assert set(runs) <= {"blazeface", "fine_faces", "mtcnn_rnet", "mtcnn_onet"}
     assert runs["mtcnn_rnet"] <= 2 + net and runs["mtcnn_onet"] <= 2 + 2 * net
 
@@ -335,3 +334,32 @@ def test_benchmark_counts_recall_by_head_pose() -> None:
     table = bench_detection.pose_table({"sets": {"synthetic 640×480": {"shipped": result}}})
     row = "| synthetic 640×480 | shipped | 1.000 (1/1) | 1.000 (1/1) | 0.000 (0/1) | 0.000 (0/1) |"
     assert row in table
+
+
+def test_benchmark_leaves_out_faces_under_the_smallest_width() -> None:
+    """bench.detection's score with ``smallest``: a labelled face narrower than it counts
+    neither as a face nor, when found, as a false box; a box on no face is one."""
+    from bench import detection as bench_detection
+    from bench.detection_data import Sample
+
+    labels = np.array([[0, 0, 40, 40], [100, 0, 115, 15]])
+    found = np.array([[2, 2, 42, 42], [100, 0, 115, 15], [200, 0, 240, 40]], dtype=float)
+    sample = Sample("shrunk", np.zeros((48, 300, 3), np.uint8), labels, True)
+    every = bench_detection.score(lambda _: found, [sample])
+    assert (every["faces"], every["found"], every["false boxes"]) == (2, 2, 1)
+    wide = bench_detection.score(lambda _: found, [sample], smallest=20)
+    assert (wide["faces"], wide["found"], wide["false boxes"]) == (1, 1, 1)
+
+
+def test_seeds_benchmark_sums_its_sets(shared_data) -> None:
+    """bench.detection_seeds on one seed's smallest sets: counts per set and seed, their totals,
+    and the table naming the seeds under 0.97; the shrunk set's labels shrink with the photo."""
+    from bench import detection_seeds
+
+    result = detection_seeds.run([11], count=1, scales=[0.5])
+    assert set(result["totals"]) == {"2MP", "640x480", "2MP ×0.5"}
+    for name, total in result["totals"].items():
+        assert total == result["per seed"][name][11]
+        assert 0 <= total["found"] <= total["faces"]
+    assert result["totals"]["2MP"]["faces"] >= result["totals"]["2MP ×0.5"]["faces"] > 0
+    assert "| 2MP ×0.5 |" in detection_seeds.table(result)
