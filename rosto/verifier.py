@@ -45,18 +45,18 @@ or more, at the candidate's own box. The faces found this way scored R-Net 1.00 
 ordinary portraits. 3 more of the 476 faces of the synthetic sets of two seeds, no false
 detection more (MODELS.md, "Detection").
 
-MTCNN was trained mostly on near-frontal faces: O-Net turns down many heads turned 30° or more
-even at a perfect box (R-Net / O-Net 0.99 / 0.23 at the labelled box of a missed AFLW face).
-Where the fine-pass net ran (from 640×480 up), a candidate the cascade turned down that the
-detector scored ``JUDGED`` or more is looked at once more by a face judge trained here on the
-detector's own candidates over training photos and AFLW2000's train fold of turned heads
+MTCNN was trained mostly on near-frontal faces: O-Net turns down many heads turned 30° or more even
+at a perfect box (R-Net / O-Net 0.99 / 0.23 at the labelled box of a missed AFLW face). Where the
+fine-pass net ran (from 640×480 up), a candidate the cascade turned down that the detector scored
+``JUDGED`` or more is looked at once more by a face judge trained here on the detector's own
+candidates over training photos, AFLW2000's train fold of turned heads and CFP's profile photos
 (``rosto.training.face_judge``, 48² like O-Net, ~0.2 ms a crop): kept when the judge scores it
 ``JUDGE`` or more and R-Net and O-Net do not rule it out (``JUDGE_RNET``, ``JUDGE_ONET``). The
 judge alone is no good last word: at 0.95 it took 45 gravel stones, cat eyes and ears of the
-benchmark's backgrounds for faces over two seeds' synthetic sets, against 4 turned heads; with
-the other nets' floors and the detector's 0.6, 4 turned heads for 1 (chosen on seeds 11 and 12;
-MODELS.md, "Detection: a face judge for turned heads"). Under O-Net 0.3 it took uniform
-emblems for faces (the judge 0.97, O-Net 0.20 and 0.28, on the astronaut's and Grace Hopper's).
+benchmark's backgrounds for faces over two seeds' synthetic sets, against 4 turned heads; with the
+other nets' floors and the detector's 0.6, 4 turned heads for 1 (chosen on seeds 11 and 12;
+MODELS.md, "Detection: a face judge for turned heads"). Under O-Net 0.3 it took uniform emblems for
+faces (the judge 0.97, O-Net 0.20 and 0.28, on the astronaut's and Grace Hopper's).
 """
 
 from __future__ import annotations

@@ -127,9 +127,15 @@ def export(ds: Dataset, gitdir: Path, out: Path) -> None:
     blobs = [(meta.split()[2].decode(), Path(path.decode()).name) for meta, path in entries]
     if not blobs:
         sys.exit(f"{ds.repo}@{ds.commit} has no {ds.folder} in {gitdir}")
+    write_blobs(gitdir, blobs, out)
+
+
+def write_blobs(gitdir: Path, blobs: list[tuple[str, str]], out: Path) -> None:
+    """Each (blob id, file name) of the git directory written as ``out``/name, in one batch."""
     out.mkdir(parents=True, exist_ok=True)
-    batch = subprocess.run([*git, "cat-file", "--batch"], input="\n".join(b for b, _ in blobs)
-                           .encode() + b"\n", capture_output=True, check=True).stdout  # fmt: skip
+    batch = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
+                           input="\n".join(b for b, _ in blobs).encode() + b"\n",
+                           capture_output=True, check=True).stdout  # fmt: skip
     pos = 0
     for _, name in blobs:
         header_end = batch.index(b"\n", pos)

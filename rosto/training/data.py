@@ -82,7 +82,7 @@ def guard_record() -> dict:
     now = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
            for f in (guard, guard.with_name("unseen.txt")) if f.is_file()}  # fmt: skip
     record = {"guard now": now}
-    for name in ("utkface", "aaf"):
+    for name in ("utkface", "aaf", "cfp_profiles"):
         path = DATA_CACHE / name / "guard.json"
         if path.is_file():
             kept = json.loads(path.read_text())
@@ -107,6 +107,14 @@ def aflw(split: str, data: Path = DATA) -> Iterator[tuple[Path, np.ndarray, dict
         if row["within_99deg"] == "1" and aflw_split_of(Path(row["file"]).name) == split:
             points = loadmat(str(data / "pose" / row["mat_file"]))["pt3d_68"][:2].T
             yield data / "pose" / row["file"], points, row
+
+
+def cfp_profiles(full: Path = DATA_CACHE / "cfp_profiles") -> Iterator[tuple[Path, np.ndarray]]:
+    """(photo, (30, 2) fiducial points) of CFP's profile photos (``tools.prepare_turned_heads``,
+    guarded), for training only; nothing when they are not prepared."""
+    for photo in sorted(full.glob("*.jpg")):
+        points = np.loadtxt(photo.with_suffix(".txt"), delimiter=",", ndmin=2)
+        yield photo, points
 
 
 def aaf(full: Path = DATA_CACHE / "aaf") -> Iterator[tuple[Path, dict]]:

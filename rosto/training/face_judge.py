@@ -9,9 +9,10 @@ what the verifier sees (``verifier.square_crops`` of a candidate's box, ``verifi
   seen from behind, the sunglasses selfies, CelebA, GENKI-4K; their own faces labelled by the
   shipped detector's boxes) or drawn textures (``texture``: lettering and signs of a vocabulary
   written here and random letters and digits, gravel, strokes, glowing blobs), 2-MP or 640×480
-  as the benchmark's, with faces 20-120 px wide pasted on it: AFLW2000-3D's ``train`` fold
-  (turned heads up to ±99°; the benchmark pastes the other fold), UTKFace-train and
-  All-Age-Faces chips (``fine_faces.paste``);
+  as the benchmark's, with faces 20-120 px wide pasted on it: turned heads, AFLW2000-3D's
+  ``train`` fold (up to ±99°; the benchmark pastes the other fold) and CFP's profile photos
+  (about 60-90°: AFLW's 190 heads alone were too few for the 45-75° heads the detector still
+  misses), and UTKFace-train and All-Age-Faces chips (``fine_faces.paste``);
 * the candidates the detector's passes give the second look there (recorded at
   ``verifier.verify`` and ``verifier.look_again``, ``proposals``), plus random boxes: a face
   where a candidate's IoU with a labelled face is ``FACE_IOU`` or more, not one under
@@ -44,15 +45,16 @@ from rosto import detection, verifier
 from rosto.training import cache_dir, data
 from rosto.training.common import Timer, export_onnx, fit, predict, seed_everything, table
 from rosto.training.data import load
-from rosto.training.fine_faces import chips, paste, real_photos, turned_heads
+from rosto.training.fine_faces import chips, paste, profile_heads, real_photos, turned_heads
 
 SEED, EPOCHS, BATCH, LR = 0, 6, 128, 3e-3
-RECIPE = 4  # of the cached crops: change it when they would be made differently
+RECIPE = 6  # of the cached crops: change it when they would be made differently
 SIDE = verifier.JUDGE_SIDE  # the crop's side, as O-Net's
 CANVASES = {"2MP": ((1200, 1632), 14), "640x480": ((480, 640), 5)}  # shape, most faces pasted
 PHOTOS_PER_SHAPE, HELD_OUT = 500, 60  # canvases of each shape: training, held out
 WIDTHS = (20, 120)  # pasted face widths (detector box), photo pixels
-TURNED = 0.5  # share of the pasted faces from AFLW2000's train fold, the rest chips
+TURNED = 0.5  # share of the pasted faces from AFLW2000's train fold
+PROFILES = 0.25  # share of the pasted faces from CFP's profiles; the rest chips
 FACE_IOU, NOT_FACE_IOU = 0.45, 0.15
 RANDOM_BOXES = 20  # per canvas: random squares 16-300 px, labelled as candidates are
 HARD = 2.0  # weight of the detector's candidates that are no face, over random boxes
@@ -244,10 +246,11 @@ def turned(draw, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
     return image[top : top + height, left : left + width]
 
 
-def canvas(shape: tuple[int, int], most: int, photos: list, turned: list, others: list,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def canvas(shape: tuple[int, int], most: int, photos: list, turned: list, profiles: list,
+           others: list, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """A training canvas (uint8) and the boxes of every face on it: up to ``most`` faces
-    pasted (``TURNED`` of them turned heads) where none overlaps another."""
+    pasted (``TURNED`` of them AFLW's turned heads, ``PROFILES`` CFP's profiles) where none
+    overlaps another."""
     image, boxes = mosaic_background(shape, photos, rng)
     pasted: list[np.ndarray] = []
     for _ in range(int(rng.integers(0, most + 1)) * 5):
@@ -258,7 +261,10 @@ def canvas(shape: tuple[int, int], most: int, photos: list, turned: list, others
         near = np.concatenate([at - width, at + width])[None]
         if pasted and verifier.overlaps(near, np.array(pasted)).max() > 0:
             continue
-        source = turned if rng.random() < TURNED else others
+        draw = rng.random()
+        source = turned if draw < TURNED else others
+        if profiles and TURNED <= draw < TURNED + PROFILES:
+            source = profiles
         path, box, points = source[rng.integers(len(source))]
         placed, _ = paste(image, load(path), box, points, width, at, rng)
         pasted.append(placed)
@@ -342,10 +348,11 @@ def crops_of(count: int, seed: int, fresh: bool) -> dict[str, np.ndarray]:
             return dict(cached)
     rng = np.random.default_rng(seed)
     photos, turned, others = real_photos(False), turned_heads(False), chips(False)
+    profiles = profile_heads(False)
     out: dict[str, list[np.ndarray]] = {"crops": [], "labels": [], "kinds": [], "wide": []}
     for name, (shape, most) in CANVASES.items():
         for _ in tqdm(range(count), desc=f"face judge {name} canvases", file=sys.stderr):
-            image, faces = canvas(shape, most, photos, turned, others, rng)
+            image, faces = canvas(shape, most, photos, turned, profiles, others, rng)
             crops, marks, kinds = canvas_crops(image, faces, rng)
             out["crops"].append(crops)
             out["labels"].append(marks)
