@@ -83,12 +83,13 @@ LIKELY = 0.5  # the detector's score from which R-Net alone may keep a candidate
 RNET_FACE = 0.8  # R-Net's score that keeps such a candidate
 VETO = 0.2  # O-Net's score under which a fairly sure candidate is dropped
 # The detector's fairly sure candidates it asks to be ``strict`` with (the fine-pass net's, read
-# above the scale it was trained at: ``fine_faces.SMALL_SCALE``) go on to O-Net only from R-Net's
-# GATE, as unsure ones do, and are dropped under STRICT_VETO rather than VETO. The false faces
-# the net found there (17-18 px, small shiny things on the test portraits read at 0.5625-0.65)
-# scored R-Net 0.12-0.19 or O-Net 0.31-0.38; the synthetic 640×480 faces kept by VETO alone
-# R-Net 0.45-0.50 and O-Net 0.73-0.77. Figures: MODELS.md ("Detection: 640×480 photos read at
-# 0.625").
+# above the scale it was trained at: ``fine_faces.SMALL_SCALE``) are dropped under STRICT_VETO
+# rather than VETO, and those R-Net scores under GATE are judged as unsure ones (O-Net ``FACE``,
+# then at its moved box). The false faces the net found there (17-18 px, small shiny things on
+# the test portraits read at 0.5625-0.65) scored R-Net 0.12-0.19 or O-Net 0.31-0.38; the
+# synthetic 640×480 faces kept by VETO alone R-Net 0.45-0.50 and O-Net 0.73-0.77; a turned head
+# R-Net scored 0.14 O-Net 1.00 (dropped while R-Net's GATE alone stopped such candidates).
+# Figures: MODELS.md ("Detection: 640×480 photos read at 0.625").
 STRICT_VETO = 0.5
 CROP = 1.15  # the square crop's side, in the candidate box's longer side
 BATCH = 64  # crops per run: bounded memory for a crowd's candidates
@@ -168,7 +169,8 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
     R-Net takes for faces, 0.91, and O-Net does not, 0.002). ``gates``: R-Net's score from
     which each unsure candidate goes on to O-Net (``GATE``; higher for the net's weakest);
     ``judge``: the face judge looks at those the cascade turned down (``judged_faces``);
-    ``strict`` (K,): fairly sure ones that need R-Net's GATE and O-Net's STRICT_VETO."""
+    ``strict`` (K,): fairly sure ones that O-Net drops under STRICT_VETO, judged as unsure
+    ones where R-Net scores them under GATE."""
     boxes = boxes.copy()
     kept = scores >= SURE_ENOUGH
     fairly_sure = (scores >= SURE) & ~kept
@@ -188,7 +190,9 @@ def verify(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
         stopped = unsure & ~kept & (rnet < GATE) & (rnet >= FLOOR) & (scores >= LIKELY)
         unsure &= ~kept & (rnet >= gates)
         if strict is not None:
-            fairly_sure &= ~strict | (rnet >= GATE)
+            doubtful = fairly_sure & strict & (rnet < GATE)
+            fairly_sure &= ~doubtful
+            unsure |= doubtful
     looked = np.flatnonzero(fairly_sure | unsure)
     if len(looked):
         vetoes = VETO if strict is None else np.where(strict[looked], STRICT_VETO, VETO)
