@@ -154,9 +154,9 @@ def pose(limit: int | None) -> dict:
     from rosto.headpose import FITTED
     from tools.fit_pose import cross_validated, samples
 
-    x, truth, photo, flipped, missed = samples(datasets.DATA, limit)
-    original = ~flipped
-    answers = {"3D fit alone": x[:, FITTED], "": cross_validated(x, truth, photo)}
+    x, truth, photo, flipped, which, missed = samples(datasets.DATA, limit)
+    original = ~flipped & (which == 0)
+    answers = {"3D fit alone": x[:, FITTED], "": cross_validated(x, truth, photo, which)}
     out: dict = {"faces": int(original.sum()), "missed": missed}
     yaw = np.array([yaw_range(y) for y in truth[original, 2]])
     for label, predicted in answers.items():

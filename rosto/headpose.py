@@ -7,19 +7,23 @@
    at the image centre read a level face in the top half of a tall portrait as looking 15–25°
    down.
 2. A learned correction (``pose_correction.npz``, fitted by ``python -m tools.fit_pose`` on
-   AFLW2000-3D and its mirror images) adds to each angle the mean of three regressors' answers:
-   a kernel ridge regression (RBF, Huber loss) on the shape of the landmarks and keypoints
-   (levelled, centred and scaled) and the fitted angles, and a ridge regression and a small
-   two-layer net on that shape and the landmark net's pooled features of the face and of its
-   mirror image (their mean, unchanged by mirroring, and half their difference, which changes
-   sign). The points alone miss how a turned or tilted face is shaded and foreshortened; the
-   features, computed by the landmark net anyway, carry it. Far from every training face the
-   kernel's correction fades to its mean, so an unusual face leans on the fit.
+   AFLW2000-3D, its mirror images and turned and shrunk copies) adds to each angle the mean
+   of three regressors' answers: a kernel ridge regression (RBF, Huber loss) on the shape of
+   the landmarks and keypoints (levelled, centred and scaled) and the fitted angles, and a
+   ridge regression and a small two-layer net on that shape and the landmark net's pooled
+   features of the face and of its mirror image (their mean, unchanged by mirroring, and half
+   their difference, which changes sign). The points alone miss how a turned or tilted face is
+   shaded and foreshortened; the features, computed by the landmark net anyway, carry it. Far
+   from every training face the kernel's correction fades to its mean, so an unusual face
+   leans on the fit.
 
 Angles follow AFLW2000-3D's convention, so the benchmark compares them directly:
 ``z_yaw`` > 0 when the face turns towards the image's left (the subject's right), ``y_pitch``
 > 0 when the face looks up, ``x_roll`` > 0 when the head leans clockwise as displayed (its top
 towards the image's right). ``tests/test_pose.py`` checks these under mirroring and rotation.
+AFLW2000's angles are in x-y-z order (``aflw_matrix``: pitch outermost); the 3D fit's own
+angles (``euler``) are in z-y-x order, and the correction reads them converted: past 40° of
+yaw with some roll the two orders differ by 15–20° in roll and pitch.
 """
 
 from __future__ import annotations
@@ -83,6 +87,38 @@ def euler(rot: np.ndarray) -> tuple[float, float, float]:
     return float(roll), float(-pitch), float(yaw)
 
 
+def axis_rotation(axis: int, degrees: float) -> np.ndarray:
+    """The camera-frame rotation by ``degrees`` about axis 0 (x), 1 (y) or 2 (z)."""
+    a = np.radians(degrees)
+    i, j = (axis + 1) % 3, (axis + 2) % 3
+    rot = np.eye(3)
+    rot[i, i] = rot[j, j] = np.cos(a)
+    rot[i, j], rot[j, i] = -np.sin(a), np.sin(a)
+    return rot
+
+
+def aflw_matrix(angles: np.ndarray) -> np.ndarray:
+    """The rotation of (roll, pitch, yaw) in AFLW2000-3D's x-y-z order: Rx(−pitch)·Ry(yaw)·Rz(roll).
+
+    A 3D Procrustes fit of the mean face to AFLW2000's own 3D points reads its labels to a
+    median 2.5° / 3.4° / 1.1° (roll / pitch / yaw) in this order and 17° / 15° / 2° in
+    ``euler``'s z-y-x order, on faces past 40° of yaw and 10° of roll."""
+    roll, pitch, yaw = angles
+    return axis_rotation(0, -pitch) @ axis_rotation(1, yaw) @ axis_rotation(2, roll)
+
+
+def aflw_euler(rot: np.ndarray) -> np.ndarray:
+    """(roll, pitch, yaw) in degrees of a rotation, in AFLW2000-3D's order (``aflw_matrix``)."""
+    yaw = np.arcsin(np.clip(rot[0, 2], -1.0, 1.0))
+    return np.degrees([np.arctan2(-rot[0, 1], rot[0, 0]), np.arctan2(rot[1, 2], rot[2, 2]), yaw])
+
+
+def aflw_order(angles: np.ndarray) -> np.ndarray:
+    """The z-y-x (roll, pitch, yaw) of ``euler`` in AFLW2000-3D's x-y-z order."""
+    roll, pitch, yaw = angles
+    return aflw_euler(axis_rotation(2, roll) @ axis_rotation(1, yaw) @ axis_rotation(0, -pitch))
+
+
 def fitted_angles(points: np.ndarray) -> np.ndarray:
     """(3,) roll, pitch, yaw of the mean face fitted to one face's 68 points (image pixels)."""
     return np.array(euler(rotation(points, face_camera(points), mean_face())))
@@ -92,8 +128,8 @@ def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray,
                    angles: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """(156,) one face's shape: its 68 points, 6 detector keypoints and detector box corners,
     centred, levelled by the eye line and scaled to unit spread; the fitted angles (``angles``
-    where a request has them already, ``rosto.landmarks.fitted``); the eye line's angle
-    (degrees)."""
+    where a request has them already, ``rosto.landmarks.fitted``) in AFLW2000-3D's order; the
+    eye line's angle (degrees)."""
     centre = points.mean(0)
     spread = np.sqrt(((points - centre) ** 2).sum(1).mean())
     eyes = points[42:48].mean(0) - points[36:42].mean(0)
@@ -104,7 +140,7 @@ def shape_features(points: np.ndarray, keypoints: np.ndarray, box: np.ndarray,
     shape = np.concatenate([points, keypoints, corners]) - centre
     shape = shape @ level.T
     angles = fitted_angles(points) if angles is None else angles
-    return np.concatenate([shape.ravel(), angles, [np.degrees(angle)]])
+    return np.concatenate([shape.ravel(), aflw_order(angles), [np.degrees(angle)]])
 
 
 SHAPE = 156  # the shape features' length; the landmark net's features follow them
