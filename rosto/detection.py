@@ -304,14 +304,15 @@ def detect_all(image: np.ndarray) -> list[Face]:
     if net:  # BlazeFace's pass in the background thread while the net's runs in this one
         previous = fine_faces.scale_for(height, width)
         stretch = fine_faces.stretch(previous)
+        mirror = stretch == 1  # a small photo read above SCALE is read once (fine_faces)
         small = fine_faces.shrunk(image, previous)
         blazeface_result = analysis.ahead(partial(scaled_pass, small, scale / previous, shape))
         trained = fine_faces.WIDER if wider else fine_faces.WIDTHS[1]
-        raw = fine_faces.detections(small, trained * stretch)
+        raw = fine_faces.detections(small, trained * stretch, mirror)
         candidates, rnet = refined(image, in_photo(raw, ratio_of(small, image)))
         widths = (candidates[0][:, 2] - candidates[0][:, 0]) * previous / stretch
         widest = fine_faces.REFINED if wider else fine_faces.WIDTHS[1]
-        hopeless = fine_faces.weak(candidates[2]) & (rnet < WEAK_RNET)
+        hopeless = fine_faces.weak(candidates[2], mirror) & (rnet < WEAK_RNET)
         fits = (widths >= fine_faces.SMALLEST) & (widths <= widest) & ~hopeless
         found.append(subset(candidates, fits))
     small, candidates = blazeface_result() if net else scaled_pass(small, scale, shape)
@@ -334,7 +335,7 @@ def detect_all(image: np.ndarray) -> list[Face]:
     if not net:
         return confirmed(image, faces, pool)
     from_net = np.array(order, dtype=int) < len(found[0][0])
-    weak = from_net & fine_faces.weak(pool[2][order])
+    weak = from_net & fine_faces.weak(pool[2][order], mirror)
     gates = np.where(weak, verifier.RNET_FACE, verifier.GATE)
     strict = from_net if stretch > 1 else None  # read above its training scale: small shiny things
     return confirmed(image, faces, pool, around=True, vetoable=from_net, gates=gates, judge=True,

@@ -9,10 +9,12 @@ and 4, a stride-8 branch for context added back at stride 4) that reads the phot
 cell a face probability, its box (centre offset in units of ``UNIT`` and log size) and
 its six keypoints (offsets in units of the face's width). Its candidates are the local maxima
 of the score; the detector pools them with its coarse BlazeFace pass's (the faces wider than
-this net was trained for) and hands them to the verifier like BlazeFace's own. The net reads
-every photo twice, as it is and mirrored, and a cell's score is both reads' fused (``fused``):
-a head turned one way is not the net's mirror image of one turned the other, so more turned
-heads are found.
+this net was trained for) and hands them to the verifier like BlazeFace's own. Where it reads
+the photo at SCALE or less (photos from ~0.5 MP up) it reads it twice, as it is and mirrored,
+and a cell's score is the mean of both reads (``fused``): a head turned one way is not the
+net's mirror image of one turned the other, so more turned heads are found. A smaller photo,
+read above SCALE (``stretch``), is read once: its second read took the 640×480 photo's
+detection over its 12 ms budget.
 """
 
 from __future__ import annotations
@@ -62,11 +64,12 @@ LOW, EXTRA = 0.25, 5
 # The net's scores mapped onto BlazeFace's (piecewise linear between these points), where the
 # verifier's rules were chosen (``rosto.verifier``): textures score higher here than there.
 CALIBRATION = ((0.0, 0.85, 0.97, 1.0), (0.0, 0.745, 0.8, 1.0))
-# The candidates of the fused map (``fused``) start at MIRRORED_THRESHOLD, not THRESHOLD (the
-# net's single read, as its training measures it). Figures: MODELS.md (detection).
+# The candidates of the fused map (``fused``) start at MIRRORED_THRESHOLD, not THRESHOLD (a
+# single read's, as in a 640×480 photo and as the net's training measures it). Figures:
+# MODELS.md (detection).
 MIRRORED_THRESHOLD = 0.45
 # The weak candidates of the fused map are one per MIRRORED_EXTRA_PIXELS of the net's input, not
-# EXTRA (a 2-MP photo's 541×962: 148; a 640×480 photo's 400×300: 34): the turned heads R-Net
+# EXTRA (a 2-MP photo's 541×962: 148; a ~0.5-MP photo's at half size: 34): the turned heads R-Net
 # and O-Net keep at their labelled box but the fused map scores 0.25-0.35 rank 60-140th of its
 # weak peaks. Faces found in the synthetic 2-MP photos of seeds 11 / 12 / 13 / 29 / 31
 # (`bench.detection --count 40`): with 5, 275 / 262 / 294 / 306 / 253; 15 or 26, one more on
@@ -154,10 +157,16 @@ def decode(output: np.ndarray, threshold: float = THRESHOLD, extra: int = EXTRA
     return mean[:, :4], mean[:, 4:].reshape(-1, KEYPOINTS, 2), score[rows, cols]
 
 
-def extra_of(small: np.ndarray) -> int:
-    """How many weak candidates (LOW..MIRRORED_THRESHOLD) the fused map of this shrunk photo
-    may give: one per MIRRORED_EXTRA_PIXELS of it."""
-    return small.shape[0] * small.shape[1] // MIRRORED_EXTRA_PIXELS
+def threshold_of(mirror: bool) -> float:
+    """The first score of the net's candidates: MIRRORED_THRESHOLD in a fused map, else
+    THRESHOLD."""
+    return MIRRORED_THRESHOLD if mirror else THRESHOLD
+
+
+def extra_of(small: np.ndarray, mirror: bool) -> int:
+    """How many weak candidates (LOW..``threshold_of``) the net may give in this shrunk photo:
+    in a fused map one per MIRRORED_EXTRA_PIXELS of it, else EXTRA."""
+    return small.shape[0] * small.shape[1] // MIRRORED_EXTRA_PIXELS if mirror else EXTRA
 
 
 def mirrored(batch: np.ndarray) -> np.ndarray:
@@ -187,21 +196,22 @@ def fused(output: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     return output
 
 
-def detections(small: np.ndarray, widest: float = WIDTHS[1]
+def detections(small: np.ndarray, widest: float = WIDTHS[1], mirror: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Boxes, keypoints and scores (``CALIBRATION``) of the faces the net finds in the already
-    shrunk photo, read as it is and mirrored (``fused``), in its pixels; none wider than
-    ``widest``, by default what it was trained for (its boxes of wider faces are loose, and
-    outscored BlazeFace's good ones of them in the merge)."""
+    shrunk photo, read as it is and, where ``mirror``, mirrored (``fused``), in its pixels; none
+    wider than ``widest``, by default what it was trained for (its boxes of wider faces are
+    loose, and outscored BlazeFace's good ones of them in the merge)."""
     batch = net_input(small)
-    (output,) = models.run(MODEL, batch)  # two runs: as one batch of 2, 4 ms more CPU at 2 MP
-    output = fused(output, models.run(MODEL, mirrored(batch))[0])
-    boxes, keypoints, scores = decode(output, MIRRORED_THRESHOLD, extra_of(small))
+    (output,) = models.run(MODEL, batch)
+    if mirror:  # two runs: as one batch of 2, 4 ms more CPU at 2 MP
+        output = fused(output, models.run(MODEL, mirrored(batch))[0])
+    boxes, keypoints, scores = decode(output, threshold_of(mirror), extra_of(small, mirror))
     trained = boxes[:, 2] - boxes[:, 0] <= widest
     return boxes[trained], keypoints[trained], np.interp(scores[trained], *CALIBRATION)
 
 
-def weak(scores: np.ndarray) -> np.ndarray:
+def weak(scores: np.ndarray, mirror: bool = True) -> np.ndarray:
     """Which of the calibrated ``scores`` (``detections``) are of the weak candidates, under
-    MIRRORED_THRESHOLD before calibration."""
-    return scores < np.interp(MIRRORED_THRESHOLD, *CALIBRATION)
+    ``threshold_of`` before calibration."""
+    return scores < np.interp(threshold_of(mirror), *CALIBRATION)

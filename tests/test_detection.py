@@ -117,11 +117,14 @@ def test_weak_net_candidates_are_taken_while_the_extra_budget_lasts():
     assert np.allclose(scores, [fine_faces.THRESHOLD + 0.1, *weak[::-1][: fine_faces.EXTRA]])
 
 
-def test_the_weak_candidates_grow_with_the_nets_input():
-    """The fused map's weak candidates are one per MIRRORED_EXTRA_PIXELS of the net's input:
-    ~150 in a 2-MP photo, a few dozen in a 640×480 one."""
+def test_the_weak_candidates_grow_with_a_fused_maps_input():
+    """Where the net reads the photo mirrored, its weak candidates are one per
+    MIRRORED_EXTRA_PIXELS of its input (~150 in a 2-MP photo); a single read (a 640×480 photo
+    read above SCALE) gives EXTRA, from THRESHOLD rather than MIRRORED_THRESHOLD."""
     small = [np.zeros((h, w, 3), np.uint8) for h, w in [(300, 400), (612, 816)]]
-    assert [fine_faces.extra_of(s) for s in small] == [34, 142]
+    assert fine_faces.extra_of(small[0], mirror=False) == fine_faces.EXTRA
+    assert fine_faces.extra_of(small[1], mirror=True) == 142
+    assert fine_faces.threshold_of(False) == fine_faces.THRESHOLD > fine_faces.MIRRORED_THRESHOLD
 
 
 def test_the_fine_pass_net_alone_finds_the_tiny_crowd(astronaut, grace_hopper):
@@ -265,8 +268,8 @@ def test_no_input_is_larger_than_its_cap(shape):
 
 @pytest.mark.parametrize("shape", [(480, 640), (375, 500)])
 def test_a_photo_runs_each_detector_once(astronaut, shape):
-    """640×480: the fine-pass net twice (the photo and its mirror) and BlazeFace's coarser pass
-    once; 500×375: BlazeFace's fine pass alone. The second look's nets take the candidates in
+    """640×480: the fine-pass net (one read: above SCALE) and BlazeFace's coarser pass once each;
+    500×375: BlazeFace's fine pass alone. The second look's nets take the candidates in
     one batch each: R-Net's refinement of the net's boxes, the look, and once more those a
     rejected candidate hid; O-Net the look and those R-Net stopped, each once more at the boxes
     its regression moved."""
@@ -275,7 +278,7 @@ def test_a_photo_runs_each_detector_once(astronaut, shape):
     assert len(detection.detect(photo)) == 1
     runs = models.run_counts - before
     net = detection.uses_net(*shape)
-    assert runs["blazeface"] == 1 and runs["fine_faces"] == 2 * net
+    assert runs["blazeface"] == 1 and runs["fine_faces"] == net
     assert set(runs) <= {"blazeface", "fine_faces", "mtcnn_rnet", "mtcnn_onet"}
     assert runs["mtcnn_rnet"] <= 2 + net and runs["mtcnn_onet"] <= 2 + 2 * net
 

@@ -133,7 +133,7 @@ def test_each_model_runs_once_per_request_for_all_faces(astronaut):
     assert detection.uses_net(*photo.shape[:2])
     assert ran == {
         "blazeface": 1,
-        "fine_faces": 2,  # the photo and its mirror, one read each
+        "fine_faces": 1,
         "face_landmark_68": 1,
         "age_gender": 1,
         "expression": 1,

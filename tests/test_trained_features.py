@@ -76,8 +76,7 @@ def test_each_new_model_runs_once_for_all_faces(astronaut, grace_hopper):
     assert len(faces) == 2
     ran = without_second_look(models.run_counts - before)
     assert detection.uses_net(*photo.shape[:2])
-    # the fine-pass net reads the photo and its mirror
-    assert ran == {"blazeface": 1, "fine_faces": 2, "face_landmark_68": 1, "face_recognition": 1,
+    assert ran == {"blazeface": 1, "fine_faces": 1, "face_landmark_68": 1, "face_recognition": 1,
                    "ethnicity": 1, "glasses": 1, "hair": 1}  # fmt: skip
 
 
