@@ -188,8 +188,8 @@ def fused(output: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     22 px face. The larger of the two scores rather than their mean found 8 more of the 1,704
     faces of seventeen seeds' synthetic 640×480 sets but took 7 more false boxes there, 18 more
     in the real 640×480 mosaics (for 10 faces fewer) and 9 more in 1-MP photos, and sent O-Net
-    more textures (figures: MODELS.md, "Detection:
-    the fine-pass net reads every photo mirrored")."""
+    more textures (figures: MODELS.md, "Detection: the fine-pass net reads every photo
+    mirrored")."""
     score = output[0, 0]
     score += mirror[0, 0, :, ::-1]
     score /= 2

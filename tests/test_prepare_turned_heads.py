@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -45,3 +46,22 @@ def test_profiles_and_their_points_are_flattened_and_frontal_photos_left(tmp_pat
     photos = list(data.cfp_profiles(out))
     assert [p.name for p, _ in photos] == ["007_02.jpg", "451_01.jpg"]
     np.testing.assert_allclose(photos[0][1], [[1.5, 2], [3, 4.25]])
+
+
+def test_guarded_drops_reported_and_dev_repeats_with_their_points(tmp_path, monkeypatch):
+    """The guard step both prepare tools share: a photo the guard reports and one repeating a dev
+    photo go with their points file; the record counts them and names the pinned source."""
+    from tools import prepare_landmarks
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.jpg").write_bytes(b"jpg")
+        (tmp_path / f"{name}.txt").write_text("1,2")
+    monkeypatch.setattr(prepare_landmarks, "guard_reports", lambda folder: [folder / "a.jpg"])
+    monkeypatch.setattr(prepare_landmarks, "dev_duplicates",
+                        lambda photos: [p for p in photos if p.stem == "b"])  # fmt: skip
+    record = prepare_landmarks.guarded(tmp_path, prep.CFP_PROFILES, ".txt", "read/here")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jpg", "c.txt", "guard.json"]
+    counts = [record[k] for k in ("dropped_by_guard", "dropped_dev_duplicates", "kept")]
+    assert counts == [1, 1, 1]
+    assert record["commit"] == prep.CFP_PROFILES.commit and record["folder"] == "read/here"
+    assert json.loads((tmp_path / "guard.json").read_text()) == record

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -73,30 +74,44 @@ def dev_duplicates(photos: list[Path], data: Path = SHARED / "data") -> list[Pat
     return repeats
 
 
-def prepare(source: Path) -> dict:
-    folder = data_cache() / "helen_train"
-    export(HELEN_TRAIN, git_dir(source), folder)
+def guarded(folder: Path, dataset: Dataset, points: str, source: str = "") -> dict:
+    """Delete from ``folder`` every photo the unseen guard reports and every one repeating a dev
+    photo (``dev_duplicates``), each with its ``points`` file, and record the source and the
+    counts in its ``guard.json``; the record (``source``: the folder read, if not the
+    dataset's)."""
     reported = guard_reports(folder)
     repeats = dev_duplicates(sorted(set(folder.glob("*.jpg")) - set(reported)))
     for photo in {*reported, *repeats}:
         photo.unlink()
-        photo.with_suffix(".pts").unlink(missing_ok=True)
-    for pts in folder.glob("*.pts"):  # points whose photo is gone
-        if not pts.with_suffix(".jpg").is_file():
-            pts.unlink()
-    record = {"repo": HELEN_TRAIN.repo, "commit": HELEN_TRAIN.commit,
-              "folder": HELEN_TRAIN.folder, "terms": HELEN_TRAIN.terms, "guard": guard_version(),
+        photo.with_suffix(points).unlink(missing_ok=True)
+    record = {"repo": dataset.repo, "commit": dataset.commit,
+              "folder": source or dataset.folder, "terms": dataset.terms, "guard": guard_version(),
               "dropped_by_guard": len(reported), "dropped_dev_duplicates": len(repeats),
               "kept": len(list(folder.glob("*.jpg")))}  # fmt: skip
     (folder / "guard.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def prepare(source: Path) -> dict:
+    folder = data_cache() / "helen_train"
+    export(HELEN_TRAIN, git_dir(source), folder)
+    for pts in folder.glob("*.pts"):  # points whose photo is gone
+        if not pts.with_suffix(".jpg").is_file():
+            pts.unlink()
+    return guarded(folder, HELEN_TRAIN, ".pts")
+
+
+def command_line(prepare: Callable[[Path], dict], doc: str, argv: list[str] | None) -> None:
+    """A one-source prepare tool's command line: the source's git directory in, the guard
+    record (``guarded``) printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("gitdir", type=Path, help="a clone or git directory of the source repo")
     args = parser.parse_args(argv)
     print(json.dumps(prepare(args.gitdir), indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    command_line(prepare, __doc__, argv)
 
 
 if __name__ == "__main__":

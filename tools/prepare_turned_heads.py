@@ -20,8 +20,6 @@ passed and the counts.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -30,11 +28,9 @@ from tools.prepare_faces import (
     Dataset,
     data_cache,
     git_dir,
-    guard_reports,
-    guard_version,
     write_blobs,
 )
-from tools.prepare_landmarks import dev_duplicates
+from tools.prepare_landmarks import command_line, guarded
 
 CFP_PROFILES = Dataset("zhangjunh/DR-GAN-by-pytorch", "12de9e083449d5ab0b6cd63afc8df697bd7f63c2",
                        "cfp-dataset/Data",
@@ -67,25 +63,12 @@ def prepare(source: Path) -> dict:
     for photo in folder.glob("*.jpg"):
         if not photo.with_suffix(".txt").is_file():
             photo.unlink()
-    reported = guard_reports(folder)
-    repeats = dev_duplicates(sorted(set(folder.glob("*.jpg")) - set(reported)))
-    for photo in {*reported, *repeats}:
-        photo.unlink()
-        photo.with_suffix(".txt").unlink(missing_ok=True)
-    record = {"repo": CFP_PROFILES.repo, "commit": CFP_PROFILES.commit,
-              "folder": CFP_PROFILES.folder + "/{Images,Fiducials}/…/profile",
-              "terms": CFP_PROFILES.terms, "guard": guard_version(),
-              "dropped_by_guard": len(reported), "dropped_dev_duplicates": len(repeats),
-              "kept": len(list(folder.glob("*.jpg")))}  # fmt: skip
-    (folder / "guard.json").write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    read = CFP_PROFILES.folder + "/{Images,Fiducials}/…/profile"
+    return guarded(folder, CFP_PROFILES, ".txt", read)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("gitdir", type=Path, help="a clone or git directory of the source repo")
-    args = parser.parse_args(argv)
-    print(json.dumps(prepare(args.gitdir), indent=1))
+    command_line(prepare, __doc__, argv)
 
 
 if __name__ == "__main__":
