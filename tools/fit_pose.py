@@ -14,9 +14,10 @@ after the 3D fit, and the pipeline adds their mean:
   face costs do not grow with them;
 * ridge regression on the shape features and the landmark net's pooled features, on all copies;
 * a two-layer net (64 GELU units, input dropout, smooth-L1 loss, AdamW), two seeds averaged, on
-  the same inputs, on the photos and mirrors.
+  the same inputs, on all copies.
 
-Alone they reach pitch 6.05, 5.77 and 5.79; averaged, 5.5 (three fold draws; MODELS.md). Tried and
+Alone they reach pitch 5.45, 5.44 and 5.43; averaged, 5.18 (5.39 with the nets on the photos and
+mirrors alone; fold draws 0 and 1, the nets' alone draw 0; MODELS.md). Tried and
 not kept: the net's 7×7 map pooled to 2×2 or 3×3 cells (ridge pitch 6.2, 5.9: too many inputs for
 800 faces), 3D-fit residuals, angles fitted to the inner points only or to a deeper face as
 extra inputs (pitch −0.05 at best), a stacked kernel model on the ridge's answer (5.90), GENKI-4K's
@@ -181,12 +182,10 @@ def fit_net(x: np.ndarray, residual: np.ndarray) -> Model:
 
 
 def fit(x: np.ndarray, truth: np.ndarray, original: np.ndarray) -> Model:
-    """The correction: the three regressors, each on the residual of the 3D fit; the kernel
-    ridge (its support the ``original`` rows, photos and mirrors) and the ridge on every copy,
-    the nets on the ``original`` rows."""
+    """The correction: the three regressors, each on the residual of the 3D fit and every
+    copy; the kernel ridge's support the ``original`` rows (photos and mirrors)."""
     residual = truth - x[:, headpose.FITTED]
-    return (fit_kernel(x, residual, original) | fit_linear(x, residual)
-            | fit_net(x[original], residual[original]))  # fmt: skip
+    return fit_kernel(x, residual, original) | fit_linear(x, residual) | fit_net(x, residual)
 
 
 def cross_validated(x: np.ndarray, truth: np.ndarray, photo: np.ndarray, which: np.ndarray,
